@@ -1,0 +1,42 @@
+# Every target creates its own virtual environment (.venv) from requirements.txt on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
+
+.PHONY: demo test lint typecheck migrations-check bench bench-quick chaos clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+demo: $(VENV)/.installed  ## the demo, on SQLite + the in-memory broker unless DATABASE_URL/BROKER_URL are set
+	$(PY) manage.py migrate --verbosity 0
+	$(PY) manage.py demo
+
+test: $(VENV)/.installed  ## lint, type-check, migrations check, then the test suite on PostgreSQL + RabbitMQ
+	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) scripts/check_services.py
+	$(MAKE) --no-print-directory lint typecheck migrations-check
+	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy outbox inbox
+
+migrations-check: $(VENV)/.installed
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: $(VENV)/.installed  ## full benchmark on PostgreSQL + RabbitMQ; writes docs/benchmarks.md
+	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m bench $(BENCH_ARGS)
+
+bench-quick: $(VENV)/.installed
+	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m bench --quick $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) demo.sqlite3 .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Idempotent inbox for Django consumers."""

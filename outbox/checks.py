@@ -1,0 +1,79 @@
+"""System checks: misconfiguration of the outbox is reported by ``manage.py check`` at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error, register
+from django.db import connections, router
+
+from outbox.conf import outbox_settings
+
+POSITIVE_INTS = ("BATCH_SIZE", "CONFIRM_WINDOW", "MAX_ATTEMPTS")
+POSITIVE_FLOATS = ("CONFIRM_TIMEOUT", "BACKOFF_BASE", "BACKOFF_CAP", "LEASE_SECONDS", "POLL_INTERVAL",
+                   "BREAKER_RESET", "BREAKER_RESET_CAP", "STUCK_AFTER", "RETENTION_DAYS")
+
+
+@register("outbox")
+def check_broker_url(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    url = outbox_settings.BROKER_URL
+    if not url:
+        return [Error("No broker URL for the outbox relay.",
+                      hint="Set OUTBOX_BROKER_URL (or CELERY_BROKER_URL), e.g. 'amqp://guest:guest@localhost//' "
+                           "or 'memory://' for the in-process broker.", id="outbox.E001")]
+    if url.split("://", 1)[0] not in ("amqp", "pyamqp", "amqps", "memory"):
+        return [Error(f"Unsupported outbox broker URL scheme in {url.split('://', 1)[0]!r}.",
+                      hint="The relay publishes with AMQP 0-9-1 publisher confirms: use amqp:// (RabbitMQ), "
+                           "or memory:// for tests and the demo.", id="outbox.E002")]
+    return []
+
+
+@register("outbox")
+def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name in POSITIVE_INTS:
+        value = getattr(outbox_settings, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            errors.append(Error(f"OUTBOX_{name} must be a positive integer, not {value!r}.",
+                                hint=f"Remove it to use the default ({outbox_settings.defaults[name]}).",
+                                id="outbox.E003"))
+    for name in POSITIVE_FLOATS:
+        value = getattr(outbox_settings, name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            errors.append(Error(f"OUTBOX_{name} must be a positive number of seconds, not {value!r}.",
+                                hint=f"Remove it to use the default ({outbox_settings.defaults[name]}).",
+                                id="outbox.E003"))
+    return errors + _check_relations()
+
+
+def _check_relations() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    if _number(outbox_settings.BACKOFF_CAP) < _number(outbox_settings.BACKOFF_BASE):
+        errors.append(Error("OUTBOX_BACKOFF_CAP is smaller than OUTBOX_BACKOFF_BASE.",
+                            hint="The cap bounds the back-off from above: make it at least the base.",
+                            id="outbox.E004"))
+    if _number(outbox_settings.LEASE_SECONDS) <= _number(outbox_settings.CONFIRM_TIMEOUT):
+        errors.append(Error("OUTBOX_LEASE_SECONDS must exceed OUTBOX_CONFIRM_TIMEOUT.",
+                            hint="Otherwise a second relay may claim a batch that is still waiting for its "
+                                 "confirms, and publish it twice.", id="outbox.E005"))
+    return errors
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+@register("outbox")
+def check_database(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    from outbox.models import OutboxMessage
+
+    connection = connections[router.db_for_write(OutboxMessage) or "default"]
+    if connection.features.has_select_for_update_skip_locked:
+        return []
+    if connection.vendor == "sqlite":
+        return []  # one writer at a time anyway; the README says to run one relay on SQLite
+    return [Error(f"The outbox database ({connection.vendor}) has no SELECT ... FOR UPDATE SKIP LOCKED.",
+                  hint="Relays would publish the same messages; use PostgreSQL 9.5+ (or MySQL 8+).",
+                  id="outbox.E006")]

@@ -1,0 +1,106 @@
+"""The outbox app's settings: one object, typed defaults, read from Django settings on every access.
+
+Every option is a Django setting named ``OUTBOX_<NAME>``. Nothing else in the library reads
+``django.conf.settings`` for outbox options, so ``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+
+#: Documented defaults. The README's configuration table is generated from the same values.
+DEFAULTS: dict[str, Any] = {
+    # Broker URL for the relay. Falls back to CELERY_BROKER_URL; ``memory://`` is kombu's in-process broker.
+    "BROKER_URL": None,
+    # Durable topic exchange that every message is published to; the routing key is the topic.
+    "EXCHANGE": "events",
+    # Value of the CloudEvents ``source`` attribute (a URI-reference naming this service).
+    "SOURCE": "/django-outbox-inbox",
+    # Messages claimed per relay round.
+    "BATCH_SIZE": 500,
+    # Unconfirmed messages allowed in flight on the channel before the relay waits for confirms.
+    "CONFIRM_WINDOW": 256,
+    # Seconds to wait for the broker's confirms of one batch before counting them as failed.
+    "CONFIRM_TIMEOUT": 10.0,
+    # Publish with ``mandatory``: an unroutable message is returned and retried, not silently dropped.
+    "MANDATORY": True,
+    # Failed publish attempts before a message is marked dead.
+    "MAX_ATTEMPTS": 10,
+    # Exponential back-off between publish attempts: base * 2**(attempt-1), capped, plus jitter.
+    "BACKOFF_BASE": 1.0,
+    "BACKOFF_CAP": 300.0,
+    # Seconds a relay owns the messages it claimed; a relay that dies is replaced after this.
+    "LEASE_SECONDS": 30.0,
+    # Seconds between polls of the long-running relay (the floor under LISTEN/NOTIFY wake-ups).
+    "POLL_INTERVAL": 1.0,
+    # On PostgreSQL, NOTIFY the relay after a publishing transaction commits (at most once per throttle).
+    "NOTIFY": True,
+    "NOTIFY_CHANNEL": "outbox_pending",
+    "NOTIFY_THROTTLE": 0.02,
+    # After a publishing transaction commits, schedule the Celery relay task (needs a Celery app).
+    "CELERY_ON_COMMIT": False,
+    # A dead message keeps the later messages of its key from being published until it is retried or
+    # discarded (order over liveness). Set False to let later messages of the key go on.
+    "DEAD_BLOCKS_KEY": True,
+    # Relay circuit breaker: seconds before the first reconnect after the broker went away, and the cap.
+    "BREAKER_RESET": 1.0,
+    "BREAKER_RESET_CAP": 30.0,
+    # Seconds after which a pending message counts as stuck (admin filter, status command).
+    "STUCK_AFTER": 300.0,
+    # Retention: sent messages older than this many days are purged by outbox_purge.
+    "RETENTION_DAYS": 7.0,
+}
+
+
+class AppSettings:
+    """Reads ``<PREFIX><NAME>`` from Django settings on each access, falling back to ``defaults``.
+
+    Subclasses annotate the names they expose so that type checkers know each option's type.
+    """
+
+    prefix: str = ""
+    defaults: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.defaults:
+            raise AttributeError(name)
+        return getattr(django_settings, self.prefix + name, self.defaults[name])
+
+
+class OutboxSettings(AppSettings):
+    """Typed view over the ``OUTBOX_*`` Django settings; see ``DEFAULTS`` for meanings."""
+
+    prefix = "OUTBOX_"
+    defaults = DEFAULTS
+
+    EXCHANGE: str
+    SOURCE: str
+    BATCH_SIZE: int
+    CONFIRM_WINDOW: int
+    CONFIRM_TIMEOUT: float
+    MANDATORY: bool
+    MAX_ATTEMPTS: int
+    BACKOFF_BASE: float
+    BACKOFF_CAP: float
+    LEASE_SECONDS: float
+    POLL_INTERVAL: float
+    NOTIFY: bool
+    NOTIFY_CHANNEL: str
+    NOTIFY_THROTTLE: float
+    CELERY_ON_COMMIT: bool
+    DEAD_BLOCKS_KEY: bool
+    BREAKER_RESET: float
+    BREAKER_RESET_CAP: float
+    STUCK_AFTER: float
+    RETENTION_DAYS: float
+
+    @property
+    def BROKER_URL(self) -> str | None:  # noqa: N802 - mirrors the setting's name
+        """The relay's broker: ``OUTBOX_BROKER_URL``, else ``CELERY_BROKER_URL``, else None."""
+        explicit = getattr(django_settings, "OUTBOX_BROKER_URL", None)
+        return explicit or getattr(django_settings, "CELERY_BROKER_URL", None)
+
+
+outbox_settings = OutboxSettings()

@@ -1,0 +1,50 @@
+"""Every error the outbox raises derives from :class:`OutboxError`."""
+
+from __future__ import annotations
+
+
+class OutboxError(Exception):
+    """An outbox operation failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class InvalidMessage(OutboxError, ValueError):
+    """The message was rejected before anything was written."""
+
+
+class InvalidTopic(InvalidMessage):
+    """The topic is not a valid AMQP routing key of dot-separated words."""
+
+
+class InvalidPayload(InvalidMessage):
+    """The payload cannot be serialized as strict JSON."""
+
+
+class InvalidKey(InvalidMessage, TypeError):
+    """The key must be a non-empty string of at most 255 characters, or None."""
+
+
+class InvalidHeaders(InvalidMessage):
+    """The headers must be a dict of string names to JSON values, without reserved names."""
+
+
+class InvalidDelay(InvalidMessage):
+    """A delay or expiry must be a non-negative number of seconds or a timedelta."""
+
+
+class InvalidMessageId(InvalidMessage):
+    """The message id must be a UUID or a string that parses as one."""
+
+
+class DuplicateMessageId(InvalidMessage):
+    """A message with this id already exists in the outbox."""
+
+
+class BrokerUnavailable(OutboxError):
+    """The broker could not be reached; messages stay pending and no attempt is spent."""
+
+
+class ConfigurationError(OutboxError):
+    """The outbox is misconfigured; run ``manage.py check`` for details."""

@@ -1,0 +1,162 @@
+"""The outbox table and the per-key sequence that orders it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "pending"
+    SENT = "sent", "sent"
+    DEAD = "dead", "dead"
+    EXPIRED = "expired", "expired"
+    DISCARDED = "discarded", "discarded"
+
+
+class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
+    """Intent-named queries; the relay's claim lives here so its SQL matches the indexes below."""
+
+    def pending(self) -> OutboxMessageQuerySet:
+        return self.filter(status=Status.PENDING)
+
+    def dead(self) -> OutboxMessageQuerySet:
+        return self.filter(status=Status.DEAD)
+
+    def sent(self) -> OutboxMessageQuerySet:
+        return self.filter(status=Status.SENT)
+
+    def due(self, now: datetime) -> OutboxMessageQuerySet:
+        """Pending, available, and not leased by a live relay."""
+        unleased = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+        return self.pending().filter(unleased, available_at__lte=now)
+
+    def blocking(self, dead_blocks_key: bool) -> OutboxMessageQuerySet:
+        """Messages that hold back the later messages of their key."""
+        statuses = [Status.PENDING, Status.DEAD] if dead_blocks_key else [Status.PENDING]
+        return self.filter(status__in=statuses)
+
+    def claimable(self, now: datetime, dead_blocks_key: bool) -> OutboxMessageQuerySet:
+        """Due messages that are the head of their key (no earlier message of the key is unsent).
+
+        Only one message per key is ever in flight, so a key's messages reach the broker in the
+        order they were written even with several relays and while an earlier one waits for a retry.
+        """
+        earlier = self.model.objects.blocking(dead_blocks_key).filter(key=OuterRef("key"), seq__lt=OuterRef("seq"))
+        return self.due(now).filter(Q(key__isnull=True) | ~Exists(earlier))
+
+    def claim(self, batch_size: int, owner: str, now: datetime, lease: timedelta, dead_blocks_key: bool
+              ) -> list[OutboxMessage]:
+        """Lease up to ``batch_size`` due messages to ``owner``; returns them ([] when nothing is due).
+
+        The claiming transaction is two short statements and commits before anything is published:
+        no transaction is held open while waiting on the broker. ``SKIP LOCKED`` lets concurrent
+        relays claim disjoint batches; the lease lets another relay take over a dead relay's batch.
+        """
+        with transaction.atomic(using=self.db):
+            candidates = (self.claimable(now, dead_blocks_key)
+                          .order_by("available_at", "created_at")
+                          .select_for_update(skip_locked=True, of=("self",))
+                          .values_list("id", flat=True)[:batch_size])
+            ids = list(candidates)
+            if not ids:
+                return []
+            self.filter(id__in=ids).update(lease_until=now + lease, lease_owner=owner)
+        return list(self.filter(id__in=ids, lease_owner=owner).order_by("available_at", "created_at"))
+
+    def release(self, ids: list[uuid.UUID]) -> int:
+        """Give claimed messages back without spending an attempt; returns how many."""
+        return self.filter(id__in=ids, status=Status.PENDING).update(lease_until=None, lease_owner="")
+
+    def mark_sent(self, ids: list[uuid.UUID], now: datetime) -> int:
+        """Record the broker's confirm; returns how many rows changed."""
+        return self.filter(id__in=ids, status=Status.PENDING).update(
+            status=Status.SENT, sent_at=now, lease_until=None, lease_owner="", last_error="")
+
+    def mark_expired(self, ids: list[uuid.UUID]) -> int:
+        return self.filter(id__in=ids, status=Status.PENDING).update(
+            status=Status.EXPIRED, lease_until=None, lease_owner="")
+
+    def older_than(self, cutoff: datetime) -> OutboxMessageQuerySet:
+        return self.filter(created_at__lt=cutoff)
+
+    def stuck(self, now: datetime, after: timedelta) -> OutboxMessageQuerySet:
+        """Pending for longer than ``after``, or leased past the lease (its relay died)."""
+        return self.pending().filter(Q(created_at__lt=now - after) | Q(lease_until__lt=now))
+
+
+class OutboxMessage(models.Model):
+    """One outgoing message, written in the same transaction as the domain change it announces."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False,
+                          help_text="Message id on the wire (AMQP message_id); stable across re-sends.")
+    topic = models.CharField(max_length=255, help_text="Routing key on the outbox exchange, e.g. orders.placed.")
+    key = models.CharField(max_length=255, null=True, blank=True,
+                           help_text="Ordering key: messages with the same key are published in write order.")
+    seq = models.BigIntegerField(null=True, blank=True,
+                                 help_text="Position of this message within its key (1, 2, ...); empty without key.")
+    payload = models.JSONField(encoder=DjangoJSONEncoder, help_text="Message body, sent as JSON.")
+    headers = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder,
+                               help_text="Application headers sent with the message.")
+    correlation_id = models.CharField(max_length=255, blank=True, default="",
+                                      help_text="Conversation this message belongs to (AMQP correlation_id).")
+    causation_id = models.CharField(max_length=255, blank=True, default="",
+                                    help_text="Id of the message whose handling caused this one.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING,
+                              help_text="pending until the broker confirmed it; dead after the last attempt.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed publish attempts so far.")
+    created_at = models.DateTimeField(default=timezone.now, help_text="When the message was written.")
+    available_at = models.DateTimeField(default=timezone.now,
+                                        help_text="Not published before this time (delay and back-off).")
+    expires_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="Not published, and not applied by consumers, after this time.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the broker confirmed the message.")
+    lease_until = models.DateTimeField(null=True, blank=True,
+                                       help_text="A relay owns this message until then (claimed, in flight).")
+    lease_owner = models.CharField(max_length=64, blank=True, default="", help_text="Token of the claiming relay.")
+    last_error = models.TextField(blank=True, default="", help_text="Why the last publish attempt failed.")
+
+    objects = OutboxMessageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "outbox message"
+        indexes = [
+            # The relay's scan: only pending rows, in due order (stays small however many rows are kept).
+            models.Index(fields=["available_at", "created_at"], name="outbox_pending_due",
+                         condition=Q(status="pending")),
+            # The head-of-key check in claimable(): earlier unsent messages of the same key.
+            models.Index(fields=["key", "seq"], name="outbox_unsent_key",
+                         condition=Q(status__in=["pending", "dead"])),
+            models.Index(fields=["status", "created_at"], name="outbox_status_created"),
+            models.Index(fields=["correlation_id"], name="outbox_correlation"),
+        ]
+        permissions = [
+            ("retry_outboxmessage", "Can retry outbox messages"),
+            ("discard_outboxmessage", "Can discard outbox messages"),
+            ("replay_outboxmessage", "Can replay sent outbox messages"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.id}"
+
+
+class OutboxKey(models.Model):
+    """The last sequence number handed out per ordering key.
+
+    Writers of the same key serialize on this row until they commit, so a key's sequence numbers
+    follow commit order: that is what makes "the order they were written" well defined.
+    """
+
+    key = models.CharField(max_length=255, primary_key=True, help_text="Ordering key.")
+    last_seq = models.BigIntegerField(default=0, help_text="Highest sequence number given out for the key.")
+
+    class Meta:
+        verbose_name = "outbox ordering key"
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.last_seq}"

@@ -1,0 +1,137 @@
+"""The write side: store outgoing messages in the caller's transaction. Nothing is sent here."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, router, transaction
+from django.utils import timezone
+
+from outbox import exceptions, validation, wakeup
+from outbox.context import current_cause
+from outbox.models import OutboxKey, OutboxMessage
+from outbox.wire import TRACEPARENT_HEADER
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message for :func:`publish_many`; the fields mean what :func:`publish`'s arguments mean."""
+
+    topic: str
+    payload: Any
+    key: str | None = None
+    headers: Mapping[str, Any] | None = None
+    message_id: Any = None
+    delay: float | timedelta | None = None
+    expires_in: float | timedelta | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+def publish(topic: str, payload: Any, *, key: str | None = None, headers: Mapping[str, Any] | None = None,
+            message_id: Any = None, delay: float | timedelta | None = None,
+            expires_in: float | timedelta | None = None, correlation_id: str | None = None,
+            causation_id: str | None = None, using: str | None = None) -> OutboxMessage:
+    """Store one outgoing message in the current transaction and return it.
+
+    The message is written on the same database connection as the caller's model writes: if the
+    transaction rolls back, the message never existed; once it commits, a relay publishes it.
+    Messages with the same ``key`` are published in the order their transactions committed.
+    ``delay`` holds it back; ``expires_in`` makes it worthless afterwards (not sent, not applied).
+    Raises a subclass of :class:`outbox.exceptions.InvalidMessage` for a bad argument, having
+    written nothing.
+    """
+    outgoing = OutgoingMessage(topic, payload, key, headers, message_id, delay, expires_in,
+                               correlation_id, causation_id)
+    return publish_many([outgoing], using=using)[0]
+
+
+def publish_many(messages: Iterable[OutgoingMessage], *, using: str | None = None) -> list[OutboxMessage]:
+    """Store many messages with one INSERT and return them, in order; [] for an empty iterable.
+
+    Validation happens for all messages first: one bad message raises and none is written.
+    """
+    alias = using or router.db_for_write(OutboxMessage) or DEFAULT_DB_ALIAS
+    outgoing = list(messages)
+    rows = [_build(message) for message in outgoing]
+    if not rows:
+        return []
+    # Only caller-chosen ids can collide; a savepoint then keeps the caller's transaction usable
+    # after the duplicate-id error. Generated UUIDs skip its two extra round trips.
+    explicit_ids = any(message.message_id is not None for message in outgoing)
+    with transaction.atomic(using=alias, savepoint=explicit_ids):
+        _assign_sequences(rows, alias)
+        _insert(rows, alias)
+    wakeup.after_commit(alias)
+    return rows
+
+
+def _build(message: OutgoingMessage) -> OutboxMessage:
+    now = timezone.now()
+    delay = validation.check_seconds(message.delay, "delay")
+    expires_in = validation.check_seconds(message.expires_in, "expires_in")
+    row = OutboxMessage(
+        topic=validation.check_topic(message.topic),
+        key=validation.check_key(message.key),
+        payload=validation.check_payload(message.payload),
+        headers=validation.check_headers(message.headers),
+        created_at=now,
+        available_at=now + delay if delay else now,
+        expires_at=now + expires_in if expires_in is not None else None,
+    )
+    message_id = validation.check_message_id(message.message_id)
+    if message_id is not None:
+        row.id = message_id
+    _link(row, message)
+    return row
+
+
+def _link(row: OutboxMessage, message: OutgoingMessage) -> None:
+    """Correlation and causation: explicit values win, else those of the message being handled."""
+    cause = current_cause()
+    row.correlation_id = validation.check_id_text(message.correlation_id, "correlation_id")
+    row.causation_id = validation.check_id_text(message.causation_id, "causation_id")
+    if cause is not None:
+        row.correlation_id = row.correlation_id or cause.correlation_id
+        row.causation_id = row.causation_id or cause.message_id
+        if cause.traceparent and TRACEPARENT_HEADER not in row.headers:
+            row.headers[TRACEPARENT_HEADER] = cause.traceparent
+    row.correlation_id = row.correlation_id or str(row.id)
+
+
+def _assign_sequences(rows: list[OutboxMessage], alias: str) -> None:
+    """Give keyed messages the next numbers of their key (one upsert per distinct key)."""
+    by_key: dict[str, list[OutboxMessage]] = defaultdict(list)
+    for row in rows:
+        if row.key is not None:
+            by_key[row.key].append(row)
+    for key in sorted(by_key):  # a fixed lock order: two bulk writers cannot deadlock on keys
+        last = _advance(key, len(by_key[key]), alias)
+        for offset, row in enumerate(by_key[key]):
+            row.seq = last - len(by_key[key]) + 1 + offset
+
+
+def _advance(key: str, count: int, alias: str) -> int:
+    """Atomically add ``count`` to the key's counter and return the new value.
+
+    The row lock this takes is held until the caller's transaction ends, so the next writer of the
+    same key waits: sequence order is commit order.
+    """
+    quote = connections[alias].ops.quote_name
+    table, key_col, seq_col = quote(OutboxKey._meta.db_table), quote("key"), quote("last_seq")
+    sql = (f"INSERT INTO {table} ({key_col}, {seq_col}) VALUES (%s, %s) ON CONFLICT ({key_col}) "
+           f"DO UPDATE SET {seq_col} = {table}.{seq_col} + EXCLUDED.{seq_col} RETURNING {seq_col}")
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [key, count])
+        return int(cursor.fetchone()[0])
+
+
+def _insert(rows: list[OutboxMessage], alias: str) -> None:
+    try:
+        OutboxMessage.objects.using(alias).bulk_create(rows)
+    except IntegrityError as exc:
+        raise exceptions.DuplicateMessageId(f"a message id is already in the outbox: {exc}") from exc

@@ -1,0 +1,183 @@
+"""The relay: claim due messages, publish them with confirms, record what the broker said.
+
+One function serves every trigger: the Celery task, the ``outbox_relay`` command and tests all
+call :meth:`Relay.drain` (or :func:`drain` with the process's default relay).
+
+Crash windows, and why nothing is lost:
+- after claim, before publish: the lease runs out and another relay (or this one) claims again;
+- after publish, before the confirm is recorded: same, so the message is published again with the
+  same message id; the inbox drops the duplicate (at-least-once delivery, exactly-once effect);
+- broker gone mid-batch: unconfirmed messages are released at once, no attempt spent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+
+from django.db import DEFAULT_DB_ALIAS
+from django.utils import timezone
+
+from outbox import backoff
+from outbox.breaker import CircuitBreaker
+from outbox.conf import outbox_settings
+from outbox.exceptions import BrokerUnavailable, ConfigurationError
+from outbox.models import OutboxMessage, Status
+from outbox.transport import PublishReport, Transport, transport_for_url
+from outbox.wire import envelope_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RelayResult:
+    """Counts of one or more relay rounds."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    expired: int = 0
+    released: int = 0
+
+    def __iadd__(self, other: RelayResult) -> RelayResult:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+
+class Relay:
+    """Publishes the outbox of one database through one broker connection (not thread-safe)."""
+
+    def __init__(self, transport: Transport | None = None, *, using: str = DEFAULT_DB_ALIAS,
+                 batch_size: int | None = None) -> None:
+        self.using = using
+        self.batch_size = batch_size or outbox_settings.BATCH_SIZE
+        self._transport = transport
+        self.breaker = CircuitBreaker("outbox-relay", threshold=1, cooldown=outbox_settings.BREAKER_RESET,
+                                      cooldown_cap=outbox_settings.BREAKER_RESET_CAP)
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            url = outbox_settings.BROKER_URL
+            if not url:
+                raise ConfigurationError("no broker URL: set OUTBOX_BROKER_URL or CELERY_BROKER_URL")
+            self._transport = transport_for_url(url, window=outbox_settings.CONFIRM_WINDOW)
+        return self._transport
+
+    def run_once(self) -> RelayResult:
+        """Relay one batch; returns its counts (all zero when nothing was due).
+
+        Raises :class:`BrokerUnavailable` while the broker is unreachable (its circuit is open);
+        claimed messages are then released with no attempt spent.
+        """
+        if not self.breaker.allow():
+            raise BrokerUnavailable(f"broker unavailable, next try in {self.breaker.remaining():.1f}s: "
+                                    f"{self.breaker.last_reason}")
+        now = timezone.now()
+        messages = OutboxMessage.objects.using(self.using).claim(
+            self.batch_size, uuid.uuid4().hex, now, timedelta(seconds=outbox_settings.LEASE_SECONDS),
+            outbox_settings.DEAD_BLOCKS_KEY)
+        result = RelayResult(claimed=len(messages))
+        live = self._drop_expired(messages, now, result)
+        if live:
+            self._publish(live, result)
+        return result
+
+    def drain(self, max_batches: int | None = None) -> RelayResult:
+        """Relay batches until one comes back short (nothing more is due); returns the totals.
+
+        Raises :class:`BrokerUnavailable` as :meth:`run_once` does, after the batches already done.
+        """
+        total = RelayResult()
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            result = self.run_once()
+            total += result
+            batches += 1
+            if result.claimed < self.batch_size:
+                break
+        return total
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def _drop_expired(self, messages: list[OutboxMessage], now: datetime, result: RelayResult
+                      ) -> list[OutboxMessage]:
+        expired = [m.id for m in messages if m.expires_at is not None and m.expires_at <= now]
+        if expired:
+            result.expired = OutboxMessage.objects.using(self.using).mark_expired(expired)
+            logger.info("%d outbox message(s) expired before they could be sent", len(expired),
+                        extra={"action": "outbox_expired"})
+        return [m for m in messages if m.id not in set(expired)]
+
+    def _publish(self, messages: list[OutboxMessage], result: RelayResult) -> None:
+        source = outbox_settings.SOURCE
+        report = self.transport.publish(outbox_settings.EXCHANGE, [envelope_for(m, source) for m in messages],
+                                        mandatory=outbox_settings.MANDATORY,
+                                        timeout=outbox_settings.CONFIRM_TIMEOUT)
+        self._record(messages, report, result)
+        if report.broker_error is not None:
+            self.breaker.failure(report.broker_error)
+            raise BrokerUnavailable(report.broker_error)
+        self.breaker.success()
+
+    def _record(self, messages: list[OutboxMessage], report: PublishReport, result: RelayResult) -> None:
+        queryset = OutboxMessage.objects.using(self.using)
+        by_id = {str(m.id): m for m in messages}
+        now = timezone.now()
+        result.sent = queryset.mark_sent([by_id[i].id for i in report.confirmed], now) if report.confirmed else 0
+        if report.unknown:
+            result.released = queryset.release([by_id[i].id for i in report.unknown])
+        failed = [by_id[i] for i in report.failed]
+        for message in failed:
+            _charge_attempt(message, report.failed[str(message.id)], now)
+        if failed:
+            queryset.bulk_update(failed, ["status", "attempts", "available_at", "last_error", "lease_until",
+                                          "lease_owner"])
+        result.dead = sum(m.status == Status.DEAD for m in failed)
+        result.retried = len(failed) - result.dead
+        self._log_failures(failed)
+
+    @staticmethod
+    def _log_failures(failed: list[OutboxMessage]) -> None:
+        for message in failed:
+            level = logging.ERROR if message.status == Status.DEAD else logging.WARNING
+            logger.log(level, "outbox message %s (%s) not accepted by the broker, attempt %d: %s", message.id,
+                       message.topic, message.attempts, message.last_error,
+                       extra={"action": "outbox_dead" if message.status == Status.DEAD else "outbox_retry",
+                              "message_id": str(message.id)})
+
+
+def _charge_attempt(message: OutboxMessage, error: str, now: datetime) -> None:
+    """One failed attempt: back off exponentially with jitter, or go dead after the last attempt."""
+    message.attempts += 1
+    message.last_error = error
+    message.lease_until, message.lease_owner = None, ""
+    if message.attempts >= outbox_settings.MAX_ATTEMPTS:
+        message.status = Status.DEAD
+        return
+    wait = backoff.delay(backoff.Strategy.EXPONENTIAL_JITTER, message.attempts, outbox_settings.BACKOFF_BASE,
+                         outbox_settings.BACKOFF_CAP)
+    message.available_at = now + timedelta(seconds=wait)
+
+
+_default: tuple[int, Relay] | None = None
+
+
+def default_relay() -> Relay:
+    """This process's relay, created on first use (a forked worker gets its own connection)."""
+    global _default
+    if _default is None or _default[0] != os.getpid():
+        _default = (os.getpid(), Relay())
+    return _default[1]
+
+
+def drain(max_batches: int | None = None) -> RelayResult:
+    """Relay everything due with this process's relay; see :meth:`Relay.drain`."""
+    return default_relay().drain(max_batches)

@@ -1,0 +1,85 @@
+"""The wire format: how an outbox row becomes an AMQP message any language can read.
+
+Body: the payload as UTF-8 JSON. Properties: message_id, timestamp, type (the topic),
+content_type, content_encoding, correlation_id, persistent delivery. Headers: the user's headers,
+``key``, ``sequence``, ``causation_id``, optional ``expires_at`` and ``traceparent``, and the
+CloudEvents AMQP binding attributes (``cloudEvents:*``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+if TYPE_CHECKING:
+    from outbox.models import OutboxMessage
+
+CONTENT_TYPE = "application/json"
+CONTENT_ENCODING = "utf-8"
+CE_PREFIX = "cloudEvents:"
+KEY_HEADER = "key"
+SEQUENCE_HEADER = "sequence"
+CAUSATION_HEADER = "causation_id"
+EXPIRES_HEADER = "expires_at"
+TRACEPARENT_HEADER = "traceparent"
+#: Header names the library writes; user headers may not use them (nor the cloudEvents: prefix).
+RESERVED_HEADERS = frozenset({KEY_HEADER, SEQUENCE_HEADER, CAUSATION_HEADER, EXPIRES_HEADER})
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON (no NaN or Infinity), with Django's encoder for dates, decimals and UUIDs."""
+    return json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One message ready for the broker."""
+
+    message_id: str
+    routing_key: str
+    body: bytes
+    properties: Mapping[str, Any]
+    headers: Mapping[str, Any] = field(default_factory=dict)
+
+
+def envelope_for(message: OutboxMessage, source: str) -> Envelope:
+    """Build the AMQP message for an outbox row."""
+    message_id = str(message.id)
+    properties = {
+        "content_type": CONTENT_TYPE,
+        "content_encoding": CONTENT_ENCODING,
+        "delivery_mode": 2,
+        "message_id": message_id,
+        "timestamp": message.created_at,
+        "type": message.topic,
+        "correlation_id": message.correlation_id or message_id,
+    }
+    return Envelope(message_id, message.topic, dumps(message.payload).encode(), properties, _headers(message, source))
+
+
+def _headers(message: OutboxMessage, source: str) -> dict[str, Any]:
+    headers: dict[str, Any] = dict(message.headers or {})
+    if message.key is not None:
+        headers[KEY_HEADER] = message.key
+        headers[SEQUENCE_HEADER] = message.seq
+    if message.causation_id:
+        headers[CAUSATION_HEADER] = message.causation_id
+    if message.expires_at is not None:
+        headers[EXPIRES_HEADER] = message.expires_at.isoformat()
+    headers.update(cloudevents_attributes(message, source))
+    return headers
+
+
+def cloudevents_attributes(message: OutboxMessage, source: str) -> dict[str, str]:
+    """The CloudEvents 1.0 AMQP protocol binding, binary mode: attributes as prefixed headers."""
+    return {
+        f"{CE_PREFIX}specversion": "1.0",
+        f"{CE_PREFIX}id": str(message.id),
+        f"{CE_PREFIX}source": source,
+        f"{CE_PREFIX}type": message.topic,
+        f"{CE_PREFIX}time": message.created_at.isoformat(),
+    }

@@ -1,0 +1,70 @@
+"""The long-running relay loop behind ``manage.py outbox_relay``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from django.db import DatabaseError, close_old_connections
+
+from outbox.conf import outbox_settings
+from outbox.exceptions import BrokerUnavailable
+from outbox.listener import Waiter
+from outbox.relay import Relay, RelayResult
+
+logger = logging.getLogger(__name__)
+
+
+class RelayWorker:
+    """Drains the outbox, then waits for a NOTIFY or the poll interval, until ``stop`` is set.
+
+    Survives a lost database or broker: logs one line, backs off, carries on. Stops after the
+    batch in hand when ``stop`` is set (the command sets it on SIGTERM/SIGINT).
+    """
+
+    def __init__(self, relay: Relay, waiter: Waiter, stop: threading.Event, *, interval: float | None = None,
+                 on_round: Callable[[RelayResult], None] | None = None) -> None:
+        self.relay = relay
+        self.waiter = waiter
+        self.stop = stop
+        self.interval = interval if interval is not None else outbox_settings.POLL_INTERVAL
+        self.on_round = on_round
+        self._db_backoff = 0.0
+
+    def run(self) -> None:
+        logger.info("outbox relay started", extra={"action": "relay_start"})
+        try:
+            while not self.stop.is_set():
+                pause = self._round()
+                if self.stop.is_set():
+                    break
+                if self.waiter.wait(pause):
+                    # Woken by a commit: wait one throttle window so commits whose NOTIFY the
+                    # throttle swallowed are in the next drain too.
+                    time.sleep(outbox_settings.NOTIFY_THROTTLE)
+        finally:
+            self.waiter.close()
+            self.relay.close()
+            logger.info("outbox relay stopped", extra={"action": "relay_stop"})
+
+    def _round(self) -> float:
+        """One drain; returns how long to wait before the next."""
+        close_old_connections()
+        try:
+            result = self.relay.drain()
+        except BrokerUnavailable:
+            return max(0.05, self.relay.breaker.remaining())
+        except DatabaseError as exc:
+            self._db_backoff = min(30.0, max(0.5, self._db_backoff * 2))
+            logger.warning("database unavailable, retrying in %.1fs: %s", self._db_backoff, exc,
+                           extra={"action": "relay_db_error"})
+            return self._db_backoff
+        except Exception:
+            logger.exception("relay round failed", extra={"action": "relay_error"})
+            return self.interval
+        self._db_backoff = 0.0
+        if self.on_round is not None and result.claimed:
+            self.on_round(result)
+        return self.interval

@@ -1,0 +1,150 @@
+"""The outbox against real PostgreSQL and RabbitMQ: what commits is published once, what rolls back never."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from urllib.parse import urlsplit
+
+import pytest
+from django.db import close_old_connections, connection, transaction
+from django.test import override_settings
+
+import outbox
+from outbox.models import OutboxMessage, Status
+from outbox.relay import Relay
+from outbox.transport import AmqpTransport
+from tests.proxy import OutageProxy
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_database_and_broker_are_the_real_ones(broker_url):
+    assert connection.vendor == "postgresql"
+    assert broker_url.startswith("amqp://")
+
+
+def test_publish__rolled_back__nothing_reaches_the_broker(bound_queue):
+    queue = bound_queue()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        outbox.publish("orders.placed", {"order": 1})
+        raise RuntimeError("domain failure")
+    result = Relay().drain()
+    assert result.sent == 0
+    assert OutboxMessage.objects.count() == 0
+    assert queue.settle(0.3) == []
+
+
+def test_publish__committed__exactly_one_broker_message_with_same_id_body_headers(bound_queue):
+    queue = bound_queue("orders.*")
+    with transaction.atomic():
+        message = outbox.publish("orders.placed", {"order": 7, "total": "12.50"}, key="order-7",
+                                 headers={"tenant": "acme"})
+    assert Relay().drain().sent == 1
+    [received] = queue.take(1)
+    assert queue.settle(0.3) == [received]
+    assert received.message_id == str(message.id)
+    assert json.loads(received.body) == {"order": 7, "total": "12.50"}
+    assert received.content_type == "application/json"
+    assert received.properties["type"] == "orders.placed"
+    assert received.properties["correlation_id"] == str(message.id)
+    assert received.properties["delivery_mode"] == 2
+    assert received.headers["tenant"] == "acme"
+    assert received.headers["key"] == "order-7"
+    assert received.headers["sequence"] == 1
+    assert received.headers["cloudEvents:id"] == str(message.id)
+    assert received.headers["cloudEvents:specversion"] == "1.0"
+    assert received.headers["cloudEvents:type"] == "orders.placed"
+    message.refresh_from_db()
+    assert message.status == Status.SENT and message.sent_at is not None
+
+
+def test_relay__unroutable__stays_pending_with_attempt_charged(exchange):
+    with override_settings(OUTBOX_BACKOFF_BASE=60.0):
+        message = outbox.publish("nobody.listens", {"x": 1})
+        result = Relay().drain()
+    assert result.sent == 0 and result.retried == 1
+    message.refresh_from_db()
+    assert message.status == Status.PENDING
+    assert message.attempts == 1
+    assert "unroutable" in message.last_error
+    assert message.available_at > message.created_at
+
+
+def test_relay__poison_message__dead_after_max_attempts_and_other_keys_flow_on(bound_queue):
+    queue = bound_queue("good.*")
+    with override_settings(OUTBOX_MAX_ATTEMPTS=3, OUTBOX_BACKOFF_BASE=0.001, OUTBOX_BACKOFF_CAP=0.001):
+        poison = outbox.publish("unroutable.topic", {"x": 1}, key="k1")
+        goods = [outbox.publish("good.event", {"n": n}, key=f"k{n}") for n in range(2, 6)]
+        relay = Relay()
+        for _ in range(3):
+            OutboxMessage.objects.filter(pk=poison.pk).update(available_at=poison.created_at)
+            relay.drain()
+    poison.refresh_from_db()
+    assert poison.status == Status.DEAD and poison.attempts == 3
+    assert {r.message_id for r in queue.take(4)} == {str(m.id) for m in goods}
+
+
+def test_relays__three_concurrent_drain_10000__each_published_exactly_once(bound_queue):
+    queue = bound_queue()
+    outbox.publish_many(outbox.OutgoingMessage("bulk.event", {"n": n}, key=f"key-{n % 50}" if n % 2 else None)
+                        for n in range(10_000))
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            relay = Relay(batch_size=200)
+            while relay.drain().claimed:
+                pass
+            relay.close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    received = queue.take(10_000, timeout=60)
+    counts = Counter(r.message_id for r in queue.settle(0.5))
+    assert len(received) == 10_000
+    assert max(counts.values()) == 1
+    assert OutboxMessage.objects.pending().count() == 0
+
+
+def test_relay__broker_down_while_writing__messages_wait_then_all_arrive_once(bound_queue, broker_url):
+    queue = bound_queue()
+    target = urlsplit(broker_url)
+    proxy = OutageProxy((target.hostname or "127.0.0.1", target.port or 5672))
+    relay = Relay(AmqpTransport(proxy.url()))
+    try:
+        outbox.publish("outage.event", {"n": 0})
+        assert relay.drain().sent == 1
+        proxy.cut()
+        written = [outbox.publish("outage.event", {"n": n}, key="k") for n in range(1, 21)]
+        with pytest.raises(outbox_exceptions().BrokerUnavailable):
+            relay.drain()
+        assert OutboxMessage.objects.pending().count() == 20
+        assert set(OutboxMessage.objects.values_list("attempts", flat=True)) == {0}
+        proxy.restore()
+        relay.breaker.cooldown = 0  # let the next round probe at once instead of after the cool-down
+        while OutboxMessage.objects.pending().exists():
+            relay.drain()
+    finally:
+        relay.close()
+        proxy.close()
+    received = queue.take(21)
+    counts = Counter(r.message_id for r in queue.settle(0.3))
+    assert {str(m.id) for m in written} <= set(counts)
+    assert max(counts.values()) == 1
+    assert [json.loads(r.body)["n"] for r in received[1:]] == list(range(1, 21))
+
+
+def outbox_exceptions():
+    from outbox import exceptions
+
+    return exceptions
