@@ -1,6 +1,7 @@
 """A circuit breaker: stop calling something that keeps failing, probe it after a cool-down.
 
-closed → (``threshold`` consecutive failures) → open → (cool-down elapsed) → half-open: one probe
+closed → (``threshold`` consecutive failures, or a failure ``rate`` over the last ``window`` calls)
+→ open → (cool-down elapsed) → half-open: one probe
 → success closes it, failure opens it again with a doubled cool-down (up to ``cooldown_cap``).
 State changes are logged once each, not once per call.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from enum import Enum
 
@@ -26,10 +28,13 @@ class CircuitBreaker:
     """Thread-safe breaker. ``allow()`` before a call, then ``success()`` or ``failure(reason)``."""
 
     def __init__(self, name: str, *, threshold: int = 1, cooldown: float = 1.0, cooldown_cap: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic,
+                 window: int = 0, rate: float = 1.0, clock: Callable[[], float] = time.monotonic,
                  on_change: Callable[[CircuitBreaker], None] | None = None) -> None:
         self.name = name
         self.threshold = threshold
+        self.rate = rate
+        self.recent: deque[bool] = deque(maxlen=window or None)  # True = failure, over the last `window` calls
+        self.window = window
         self.base_cooldown = cooldown
         self.cooldown_cap = cooldown_cap
         self.state = State.CLOSED
@@ -59,6 +64,7 @@ class CircuitBreaker:
 
     def success(self) -> None:
         with self._lock:
+            self.recent.append(False)
             self.failures = 0
             self.cooldown = self.base_cooldown
             if self.state is not State.CLOSED:
@@ -67,15 +73,23 @@ class CircuitBreaker:
     def failure(self, reason: str = "") -> None:
         with self._lock:
             self.failures += 1
+            self.recent.append(True)
             self.last_reason = reason
             if self.state is State.HALF_OPEN:
                 self.cooldown = min(self.cooldown_cap, self.cooldown * 2)
                 self._open()
-            elif self.state is State.CLOSED and self.failures >= self.threshold:
+            elif self.state is State.CLOSED and (self.failures >= self.threshold or self._rate_exceeded()):
                 self._open()
+
+    def _rate_exceeded(self) -> bool:
+        """Failure rate over the last ``window`` calls, once the window is full (0 disables it)."""
+        if not self.window or len(self.recent) < self.window:
+            return False
+        return sum(self.recent) / len(self.recent) >= self.rate
 
     def _open(self) -> None:
         self.opened_at = self._clock()
+        self.recent.clear()
         self._move(State.OPEN)
 
     def _move(self, state: State) -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Protocol
 
 from django.db import connections
 
 logger = logging.getLogger(__name__)
+
+#: How often a LISTEN wait looks at the stop event.
+STOP_CHECK_SECONDS = 0.2
 
 
 class Waiter(Protocol):
@@ -50,7 +54,7 @@ class PgNotifyWaiter:
 
         try:
             conn = self._connect()
-            woke = any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
+            woke = self._await_notify(conn, timeout)
             if woke:  # swallow the burst that arrived meanwhile: one drain handles them all
                 for _ in conn.notifies(timeout=0):
                     pass
@@ -61,6 +65,17 @@ class PgNotifyWaiter:
             self.close()
             self._stop.wait(timeout)
             return False
+
+    def _await_notify(self, conn: Any, timeout: float) -> bool:
+        """Wait in short slices so that setting ``stop`` (SIGTERM) ends the wait promptly, not after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if any(True for _ in conn.notifies(timeout=min(left, STOP_CHECK_SECONDS), stop_after=1)):
+                return True
+        return False
 
     def _connect(self) -> Any:
         import psycopg

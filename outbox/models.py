@@ -96,6 +96,10 @@ class OutboxMessage(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False,
                           help_text="Message id on the wire (AMQP message_id); stable across re-sends.")
     topic = models.CharField(max_length=255, help_text="Routing key on the outbox exchange, e.g. orders.placed.")
+    exchange = models.CharField(max_length=255, null=True, blank=True,
+                                help_text="Exchange to publish to; empty means OUTBOX_EXCHANGE ('' is AMQP's default).")
+    routing_key = models.CharField(max_length=255, blank=True, default="",
+                                   help_text="Routing key when it differs from the topic (Celery tasks: the queue).")
     key = models.CharField(max_length=255, null=True, blank=True,
                            help_text="Ordering key: messages with the same key are published in write order.")
     seq = models.BigIntegerField(null=True, blank=True,
@@ -160,3 +164,20 @@ class OutboxKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} @ {self.last_seq}"
+
+
+class BreakerState(models.Model):
+    """Last known state of a circuit breaker (the relay's, or an inbox handler's), written on each change
+    so that other processes (admin, ``messaging_status``) can show it."""
+
+    name = models.CharField(max_length=200, primary_key=True, help_text="'outbox-relay' or the handler's name.")
+    state = models.CharField(max_length=16, help_text="closed, open or half_open.")
+    failures = models.PositiveIntegerField(default=0, help_text="Consecutive failures when it changed.")
+    reason = models.TextField(blank=True, default="", help_text="Last failure.")
+    changed_at = models.DateTimeField(default=timezone.now, help_text="When the state changed.")
+
+    class Meta:
+        verbose_name = "circuit breaker"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.state}"

@@ -30,6 +30,8 @@ class OutgoingMessage:
     expires_in: float | timedelta | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
+    exchange: str | None = None
+    routing_key: str | None = None
 
 
 def publish(topic: str, payload: Any, *, key: str | None = None, headers: Mapping[str, Any] | None = None,
@@ -82,6 +84,8 @@ def _build(message: OutgoingMessage) -> OutboxMessage:
         created_at=now,
         available_at=now + delay if delay else now,
         expires_at=now + expires_in if expires_in is not None else None,
+        exchange=message.exchange,
+        routing_key=validation.check_topic(message.routing_key) if message.routing_key else "",
     )
     message_id = validation.check_message_id(message.message_id)
     if message_id is not None:

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from outbox import backoff
 from outbox.breaker import CircuitBreaker
+from outbox.breaker_state import record
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, ConfigurationError
 from outbox.models import OutboxMessage, Status
@@ -58,7 +59,8 @@ class Relay:
         self.batch_size = batch_size or outbox_settings.BATCH_SIZE
         self._transport = transport
         self.breaker = CircuitBreaker("outbox-relay", threshold=1, cooldown=outbox_settings.BREAKER_RESET,
-                                      cooldown_cap=outbox_settings.BREAKER_RESET_CAP)
+                                      cooldown_cap=outbox_settings.BREAKER_RESET_CAP,
+                                      on_change=lambda breaker: record(breaker, using))
 
     @property
     def transport(self) -> Transport:
@@ -89,9 +91,12 @@ class Relay:
         return result
 
     def drain(self, max_batches: int | None = None) -> RelayResult:
-        """Relay batches until one comes back short (nothing more is due); returns the totals.
+        """Relay batches until nothing more is due; returns the totals (all zero when nothing was due).
 
-        Raises :class:`BrokerUnavailable` as :meth:`run_once` does, after the batches already done.
+        A short batch alone does not mean that: only the head of each key is claimable, so a round
+        that finished messages (sent, dead or expired) may have made the next message of their keys
+        due, and another round follows. Raises :class:`BrokerUnavailable` as :meth:`run_once` does,
+        after the batches already done.
         """
         total = RelayResult()
         batches = 0
@@ -99,7 +104,7 @@ class Relay:
             result = self.run_once()
             total += result
             batches += 1
-            if result.claimed < self.batch_size:
+            if result.claimed < self.batch_size and not (result.sent or result.dead or result.expired):
                 break
         return total
 
@@ -109,22 +114,22 @@ class Relay:
 
     def _drop_expired(self, messages: list[OutboxMessage], now: datetime, result: RelayResult
                       ) -> list[OutboxMessage]:
-        expired = [m.id for m in messages if m.expires_at is not None and m.expires_at <= now]
+        expired = {m.id for m in messages if m.expires_at is not None and m.expires_at <= now}
         if expired:
-            result.expired = OutboxMessage.objects.using(self.using).mark_expired(expired)
+            result.expired = OutboxMessage.objects.using(self.using).mark_expired(list(expired))
             logger.info("%d outbox message(s) expired before they could be sent", len(expired),
                         extra={"action": "outbox_expired"})
-        return [m for m in messages if m.id not in set(expired)]
+        return [m for m in messages if m.id not in expired]
 
     def _publish(self, messages: list[OutboxMessage], result: RelayResult) -> None:
-        source = outbox_settings.SOURCE
-        report = self.transport.publish(outbox_settings.EXCHANGE, [envelope_for(m, source) for m in messages],
-                                        mandatory=outbox_settings.MANDATORY,
-                                        timeout=outbox_settings.CONFIRM_TIMEOUT)
-        self._record(messages, report, result)
-        if report.broker_error is not None:
-            self.breaker.failure(report.broker_error)
-            raise BrokerUnavailable(report.broker_error)
+        for exchange, group in _by_exchange(messages).items():
+            report = self.transport.publish(exchange, [envelope_for(m, outbox_settings.SOURCE) for m in group],
+                                            mandatory=outbox_settings.MANDATORY,
+                                            timeout=outbox_settings.CONFIRM_TIMEOUT)
+            self._record(group, report, result)
+            if report.broker_error is not None:
+                self.breaker.failure(report.broker_error)
+                raise BrokerUnavailable(report.broker_error)
         self.breaker.success()
 
     def _record(self, messages: list[OutboxMessage], report: PublishReport, result: RelayResult) -> None:
@@ -152,6 +157,15 @@ class Relay:
                        message.topic, message.attempts, message.last_error,
                        extra={"action": "outbox_dead" if message.status == Status.DEAD else "outbox_retry",
                               "message_id": str(message.id)})
+
+
+def _by_exchange(messages: list[OutboxMessage]) -> dict[str, list[OutboxMessage]]:
+    """Messages grouped by target exchange, in claim order (almost always one group: OUTBOX_EXCHANGE)."""
+    groups: dict[str, list[OutboxMessage]] = {}
+    for message in messages:
+        exchange = outbox_settings.EXCHANGE if message.exchange is None else message.exchange
+        groups.setdefault(exchange, []).append(message)
+    return groups
 
 
 def _charge_attempt(message: OutboxMessage, error: str, now: datetime) -> None:

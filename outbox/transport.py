@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import amqp
 from kombu import Connection, Exchange, Producer
+from kombu.exceptions import ChannelError
 
 from outbox.exceptions import BrokerUnavailable
 from outbox.wire import Envelope
@@ -58,8 +59,8 @@ class MemoryTransport:
     def publish(self, exchange: str, envelopes: Sequence[Envelope], *, mandatory: bool = True,
                 timeout: float = 10.0) -> PublishReport:
         channel = self._connection.default_channel
-        target = Exchange(exchange, "topic", durable=True)
-        if exchange not in self._declared:
+        target = Exchange(exchange, "topic" if exchange else "direct", durable=True)
+        if exchange and exchange not in self._declared:
             target.declare(channel=channel)
             self._declared.add(exchange)
         producer = Producer(channel, exchange=target)
@@ -82,6 +83,12 @@ class MemoryTransport:
 
 
 def _memory_routes(channel: Any, exchange: str, routing_key: str) -> list[str]:
+    if not exchange:  # the default exchange routes to the queue named by the routing key, if it exists
+        try:
+            channel.queue_declare(routing_key, passive=True)
+        except ChannelError:
+            return []
+        return [routing_key]
     try:
         return list(channel.typeof(exchange).lookup(channel.get_table(exchange), exchange, routing_key, None))
     except KeyError:
@@ -149,7 +156,7 @@ class AmqpTransport:
     def _ready(self, exchange: str) -> Any:
         if self._channel is None:
             self._connect()
-        if exchange not in self._declared:
+        if exchange and exchange not in self._declared:  # "" is AMQP's default exchange: it always exists
             try:
                 self._channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
             except self._error_types as exc:

@@ -13,12 +13,13 @@ from outbox import exceptions
 from outbox.wire import CE_PREFIX, RESERVED_HEADERS, dumps
 
 # Dot-separated words, as AMQP topic exchanges route them; '*' and '#' are binding wildcards, not topics.
-TOPIC_RE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+# fullmatch, not match with "$": "$" also matches before a trailing newline.
+TOPIC_RE = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*")
 MAX_NAME = 255
 
 
 def check_topic(topic: object) -> str:
-    if not isinstance(topic, str) or not TOPIC_RE.match(topic) or len(topic.encode()) > MAX_NAME:
+    if not isinstance(topic, str) or not TOPIC_RE.fullmatch(topic) or len(topic.encode()) > MAX_NAME:
         raise exceptions.InvalidTopic(
             f"invalid topic {topic!r}: use dot-separated words of letters, digits, '_' and '-', "
             f"at most {MAX_NAME} bytes (e.g. 'orders.placed')")

@@ -58,7 +58,8 @@ def envelope_for(message: OutboxMessage, source: str) -> Envelope:
         "type": message.topic,
         "correlation_id": message.correlation_id or message_id,
     }
-    return Envelope(message_id, message.topic, dumps(message.payload).encode(), properties, _headers(message, source))
+    return Envelope(message_id, message.routing_key or message.topic, dumps(message.payload).encode(), properties,
+                    _headers(message, source))
 
 
 def _headers(message: OutboxMessage, source: str) -> dict[str, Any]:

@@ -55,3 +55,40 @@ def bound_queue(broker_url: str, exchange: str) -> Iterator[Callable[..., BoundQ
     yield make
     for queue in queues:
         queue.close()
+
+
+@pytest.fixture
+def inbox_queue(exchange: str) -> Iterator[str]:
+    """A fresh INBOX_QUEUE (and its .ordered twin) for this test, deleted afterwards."""
+    name = f"test-inbox-{uuid.uuid4().hex[:10]}"
+    with override_settings(INBOX_QUEUE=name):
+        yield name
+    url = str(settings.OUTBOX_BROKER_URL)
+    if url.startswith("amqp"):
+        from kombu import Connection
+
+        with Connection(url) as conn:
+            for queue in (name, f"{name}.ordered"):
+                conn.default_channel.queue_delete(queue)
+
+
+@pytest.fixture
+def handlers() -> Iterator[Callable[..., Callable[..., object]]]:
+    """Factory: ``handlers("topic", name=..., **options)(func)`` registers a handler for this test only."""
+    from inbox.registry import handler, registry
+
+    names: list[str] = []
+
+    def register(*topics: str, **options: object) -> Callable[..., object]:
+        options.setdefault("name", f"test-{uuid.uuid4().hex[:8]}")
+        names.append(str(options["name"]))
+        return handler(*topics, **options)  # type: ignore[arg-type]
+
+    saved = {spec.name: spec for spec in registry.all()}
+    for name in saved:
+        registry.unregister(name)
+    yield register
+    for name in names:
+        registry.unregister(name)
+    for spec in saved.values():
+        registry.register(spec)

@@ -1,0 +1,62 @@
+"""System checks of the inbox's settings and handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error, register
+
+from inbox.conf import inbox_settings
+from outbox.backoff import Strategy
+
+NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES")
+POSITIVE_INTS = ("PREFETCH", "MAX_BODY_BYTES", "RAW_BODY_LIMIT", "TRACEBACK_LIMIT", "RETRY_BATCH",
+                 "BREAKER_FAILURES")
+POSITIVE_FLOATS = ("BACKOFF_BASE", "BACKOFF_CAP", "RETRY_HORIZON", "RETENTION_DAYS", "POLL_INTERVAL",
+                   "BREAKER_COOLDOWN", "BREAKER_COOLDOWN_CAP", "STUCK_AFTER")
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+@register("inbox")
+def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for names, minimum in ((NON_NEGATIVE_INTS, 0), (POSITIVE_INTS, 1)):
+        errors += [Error(f"INBOX_{n} must be an integer of at least {minimum}, not {getattr(inbox_settings, n)!r}.",
+                         hint=f"Remove it to use the default ({inbox_settings.defaults[n]}).", id="inbox.E001")
+                   for n in names if not _is_int(getattr(inbox_settings, n), minimum)]
+    errors += [Error(f"INBOX_{n} must be a positive number, not {getattr(inbox_settings, n)!r}.",
+                     hint=f"Remove it to use the default ({inbox_settings.defaults[n]}).", id="inbox.E001")
+               for n in POSITIVE_FLOATS if not _is_positive(getattr(inbox_settings, n))]
+    if inbox_settings.BACKOFF not in {s.value for s in Strategy}:
+        errors.append(Error(f"INBOX_BACKOFF {inbox_settings.BACKOFF!r} is not a back-off strategy.",
+                            hint="One of: " + ", ".join(s.value for s in Strategy), id="inbox.E002"))
+    return errors or _check_retention()
+
+
+def _check_retention() -> list[CheckMessage]:
+    from inbox.retry import horizon_seconds
+
+    horizon = horizon_seconds()
+    if horizon > inbox_settings.RETENTION_DAYS * 86400:
+        return [Error(f"INBOX_RETENTION_DAYS ({inbox_settings.RETENTION_DAYS}) is shorter than the longest retry "
+                      f"horizon ({horizon / 86400:.2f} days).",
+                      hint="Processed rows are the deduplication window: a redelivery after they are purged would "
+                           "be applied again. Raise INBOX_RETENTION_DAYS or shorten the retries.", id="inbox.E003")]
+    return []
+
+
+@register("inbox")
+def check_broker(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    if inbox_settings.BROKER_URL:
+        return []
+    return [Error("No broker URL for the inbox consumer.",
+                  hint="Set INBOX_BROKER_URL, OUTBOX_BROKER_URL or CELERY_BROKER_URL.", id="inbox.E004")]

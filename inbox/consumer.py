@@ -1,0 +1,183 @@
+"""The consumer worker: broker → inbox. Declares the service's queues, consumes with manual acks,
+and runs due delayed retries between deliveries (new messages first, retries every round).
+
+Two queues: ``INBOX_QUEUE`` for ordinary handlers, and ``INBOX_QUEUE.ordered`` for handlers that
+asked for per-key order. The latter is a single-active-consumer queue: with several workers one
+consumes it at a time (the others stand by), so a key's messages are applied in broker order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DatabaseError, close_old_connections
+from kombu import Connection, Exchange, Queue, binding
+from kombu import Consumer as KombuConsumer
+from kombu.message import Message as KombuMessage
+
+from inbox.conf import inbox_settings
+from inbox.decoding import Delivery, decode
+from inbox.exceptions import InboxError, RejectedMessage
+from inbox.processing import Outcome, Processor
+from inbox.registry import Registry, registry
+from outbox.conf import outbox_settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsumeStats:
+    """Counts since the worker started, by outcome."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    retries_run: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + 1
+
+
+def queues_for(handlers: Registry, queue_name: str, exchange_name: str) -> list[tuple[Queue, bool]]:
+    """The queues this service consumes, each with its bindings, and whether it is the ordered one."""
+    exchange = Exchange(exchange_name, "topic", durable=True)
+    result = []
+    for ordered, name, arguments in ((False, queue_name, None),
+                                     (True, f"{queue_name}.ordered", {"x-single-active-consumer": True})):
+        patterns = handlers.patterns(ordered=ordered)
+        if patterns:
+            queue = Queue(name, exchange=exchange, bindings=[binding(exchange, routing_key=p) for p in patterns],
+                          durable=True, auto_delete=False, queue_arguments=arguments)
+            result.append((queue, ordered))
+    return result
+
+
+class InboxConsumer:
+    """Consumes this service's queues until ``stop`` is set (or, with ``once``, until idle)."""
+
+    def __init__(self, processor: Processor | None = None, *, url: str | None = None, queue: str | None = None,
+                 prefetch: int | None = None, stop: threading.Event | None = None,
+                 handlers: Registry = registry) -> None:
+        self.processor = processor or Processor(handlers)
+        self.registry = handlers
+        self.url = url or inbox_settings.BROKER_URL or ""
+        self.queue_name = queue or inbox_settings.QUEUE
+        self.prefetch = prefetch or inbox_settings.PREFETCH
+        self.stop = stop or threading.Event()
+        self.stats = ConsumeStats()
+        self._received = 0
+        if not self.url:
+            raise InboxError("no broker URL: set INBOX_BROKER_URL or OUTBOX_BROKER_URL")
+        probe = Connection(self.url)  # lazy: only tells which errors its driver raises
+        self._connection_errors: tuple[type[BaseException], ...] = (OSError, *probe.connection_errors)
+
+    def run(self, *, once: bool = False, idle_timeout: float = 1.0) -> ConsumeStats:
+        """Consume until stopped; with ``once``, until the queues and the due retries are empty."""
+        backoff = 0.0
+        while not self.stop.is_set():
+            try:
+                self._session(once, idle_timeout)
+                return self.stats
+            except self._connection_errors as exc:
+                backoff = min(30.0, max(0.5, backoff * 2))
+                logger.warning("broker connection lost (%s), reconnecting in %.1fs", exc, backoff,
+                               extra={"action": "inbox_broker_lost"})
+                self.stop.wait(backoff)
+        return self.stats
+
+    def _session(self, once: bool, idle_timeout: float) -> None:
+        with Connection(self.url, heartbeat=0) as connection:
+            channel: Any = connection.channel()
+            channel.basic_qos(0, self.prefetch, False)
+            consumers = [KombuConsumer(channel, queues=[q], on_message=self._handler(ordered), no_ack=False,
+                                       auto_declare=True) for q, ordered in
+                         queues_for(self.registry, self.queue_name, outbox_settings.EXCHANGE)]
+            for consumer in consumers:
+                consumer.consume()
+            logger.info("inbox consumer started on %s", self.queue_name, extra={"action": "inbox_start"})
+            try:
+                self._loop(connection, once, idle_timeout)
+            finally:
+                for consumer in consumers:
+                    consumer.cancel()
+
+    def _loop(self, connection: Connection, once: bool, idle_timeout: float) -> None:
+        while not self.stop.is_set():
+            close_old_connections()
+            received = self._drain(connection, idle_timeout if once else min(idle_timeout,
+                                                                             inbox_settings.POLL_INTERVAL))
+            ran = self._run_retries()
+            if once and not received and not ran:
+                return
+
+    def _drain(self, connection: Connection, timeout: float) -> int:
+        """Process the deliveries that arrive within ``timeout`` (at most a prefetch's worth); returns how many."""
+        before = self._received
+        deadline = time.monotonic() + timeout
+        while self._received - before < self.prefetch and not self.stop.is_set():
+            remaining = deadline - time.monotonic() if self._received == before else 0.0
+            try:
+                connection.drain_events(timeout=max(0.001, remaining))
+            except TimeoutError:
+                break
+        return self._received - before
+
+    def _run_retries(self) -> int:
+        try:
+            ran = self.processor.retry_due()
+        except DatabaseError as exc:
+            logger.warning("database unavailable for retries: %s", exc, extra={"action": "inbox_db_error"})
+            self.stop.wait(1.0)
+            return 0
+        self.stats.retries_run += ran
+        return ran
+
+    def _handler(self, ordered: bool) -> Any:
+        def on_message(message: KombuMessage) -> None:
+            self._received += 1
+            self._on_message(message, ordered)
+
+        return on_message
+
+    def _on_message(self, message: KombuMessage, ordered: bool) -> None:
+        delivery = to_delivery(message)
+        try:
+            for outcome in self.handle(delivery, ordered):
+                self.stats.add(outcome)
+        except DatabaseError as exc:
+            # Nothing was committed for the failing handler: give the message back and pause.
+            logger.warning("database unavailable, message %s requeued: %s", delivery.message_id, exc,
+                           extra={"action": "inbox_db_error", "message_id": delivery.message_id})
+            message.requeue()
+            close_old_connections()
+            self.stop.wait(1.0)
+            return
+        message.ack()
+
+    def handle(self, delivery: Delivery, ordered: bool = False) -> list[Outcome]:
+        """Decode, then apply to every matching handler of this queue; rejects bad input (as dead).
+
+        Returns one outcome per handler ([REJECTED] for a refused message). Raises DatabaseError
+        when the database is down (the caller must not ack then).
+        """
+        try:
+            message = decode(delivery, inbox_settings.MAX_BODY_BYTES)
+        except RejectedMessage as exc:
+            return [self.processor.reject(delivery, str(exc))]
+        handlers = self.registry.for_topic(message.topic, ordered=ordered)
+        if not handlers:
+            return [self.processor.reject(delivery, f"no handler takes topic {message.topic!r}")]
+        return [self.processor.deliver(message, spec) for spec in handlers]
+
+
+def to_delivery(message: KombuMessage) -> Delivery:
+    """A kombu message as a transport-independent :class:`Delivery`, without decoding its body."""
+    body = message.body if isinstance(message.body, bytes) else str(message.body).encode("utf-8")
+    properties: dict[str, Any] = dict(message.properties or {})
+    properties["content_type"] = message.content_type or properties.get("content_type")
+    properties["content_encoding"] = message.content_encoding or properties.get("content_encoding")
+    headers = dict(message.headers or {})
+    properties.pop("application_headers", None)
+    return Delivery(body, str(message.delivery_info.get("routing_key") or ""), properties, headers)

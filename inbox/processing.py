@@ -1,0 +1,297 @@
+"""Exactly-once effect: record, run, retry, dead-letter, all in the handler's own transaction.
+
+For each (handler, message id) one inbox row is inserted in the same transaction as the handler's
+writes and before the handler runs. A duplicate, concurrent or days later, finds the row and is
+skipped. The broker message is acknowledged only after that transaction committed (applied, or
+safely recorded for a delayed retry, or dead). Crash windows:
+- before commit: nothing was recorded, the broker redelivers, the message runs again from scratch;
+- after commit, before the ack: the redelivery finds the row and is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
+from enum import Enum
+
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.utils import timezone
+
+import outbox
+from inbox import ordering
+from inbox.conf import inbox_settings
+from inbox.decoding import Delivery, parse_time, plain
+from inbox.failures import Failure, describe, rejection
+from inbox.message import Message
+from inbox.models import InboxMessage, KeyPosition, Status
+from inbox.registry import HandlerSpec, Registry, registry
+from inbox.retry import next_retry
+from outbox.breaker import CircuitBreaker, State
+from outbox.context import Cause, caused_by
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(str, Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    RETRYING = "retrying"
+    DEFERRED = "deferred"
+    DEAD = "dead"
+    FAULTED = "faulted"
+    EXPIRED = "expired"
+    SKIPPED = "skipped"
+    BLOCKED = "blocked"
+    REJECTED = "rejected"
+
+
+class Processor:
+    """Applies messages to handlers; one per consumer worker (its circuit breakers live here)."""
+
+    def __init__(self, handlers: Registry = registry, *, using: str = DEFAULT_DB_ALIAS) -> None:
+        self.registry = handlers
+        self.using = using
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self._breaker_changes: dict[str, CircuitBreaker] = {}
+
+    # -- entry points -------------------------------------------------------------------------
+    def deliver(self, message: Message, spec: HandlerSpec) -> Outcome:
+        """First delivery (or a redelivery) of ``message`` to ``spec``; returns what happened.
+
+        Returns DUPLICATE when this handler already has the message. Raises only for
+        infrastructure errors (database down): nothing was committed and the caller must not ack.
+        """
+        try:
+            with transaction.atomic(using=self.using):
+                row = self._new_row(message, spec)
+                if not InboxMessage.objects.using(self.using).receive(row):
+                    return Outcome.DUPLICATE
+                return self._run(row, message, spec, first=True)
+        finally:
+            self._flush_breakers()
+
+    def reject(self, delivery: Delivery, reason: str) -> Outcome:
+        """Record a message that cannot be processed as dead, with its reason (then it may be acked)."""
+        failure = rejection(reason)
+        row = InboxMessage(handler="", message_id=delivery.message_id or f"missing-id:{_uuid()}",
+                           topic=delivery.routing_key[:255], headers=_safe_headers(delivery),
+                           raw_body=delivery.body[: inbox_settings.RAW_BODY_LIMIT].decode("utf-8", "replace"),
+                           status=Status.DEAD, processed_at=timezone.now())
+        _apply_failure(row, failure, timezone.now(), "rejected")
+        with transaction.atomic(using=self.using):
+            if not InboxMessage.objects.using(self.using).receive(row):
+                return Outcome.DUPLICATE
+        logger.warning("message %s refused: %s", row.message_id, reason,
+                       extra={"action": "inbox_rejected", "message_id": row.message_id})
+        return Outcome.REJECTED
+
+    def retry_due(self, limit: int | None = None) -> int:
+        """Run up to ``limit`` delayed retries whose time has come; returns how many ran (0 if none due)."""
+        now = timezone.now()
+        ids = list(InboxMessage.objects.using(self.using).due(now).order_by("available_at")
+                   .values_list("id", flat=True)[: limit or inbox_settings.RETRY_BATCH])
+        return sum(self._retry(pk, now) for pk in ids)
+
+    # -- one run --------------------------------------------------------------------------------
+    def _retry(self, pk: int, now: datetime) -> bool:
+        try:
+            with transaction.atomic(using=self.using):
+                row = (InboxMessage.objects.using(self.using).select_for_update(skip_locked=True)
+                       .filter(pk=pk, status=Status.WAITING, available_at__lte=now).first())
+                if row is None:
+                    return False  # another worker has it, or it changed meanwhile
+                spec = self.registry.get(row.handler)
+                if spec is None:
+                    return self._park_unknown(row, now)
+                self._run(row, message_from_row(row), spec, first=False)
+                return True
+        finally:
+            self._flush_breakers()
+
+    def _run(self, row: InboxMessage, message: Message, spec: HandlerSpec, *, first: bool) -> Outcome:
+        now = timezone.now()
+        position = ordering.lock_key(spec.name, row.key, self.using) if row.key and _keyed(spec, row) else None
+        if _expired(message, spec, now):
+            return self._finish(row, spec, Status.EXPIRED, now, position)
+        if spec.ordered and ordering.is_blocked(row, inbox_settings.DEAD_BLOCKS_KEY, self.using):
+            row.status, row.available_at = Status.BLOCKED, None
+            row.save(using=self.using)
+            return Outcome.BLOCKED
+        if spec.skip_stale and ordering.is_stale(position, row):
+            return self._finish(row, spec, Status.SKIPPED, now, position)
+        breaker = self._breaker(spec)
+        if breaker is not None and not breaker.allow():
+            return self._defer(row, breaker, now)
+        return self._attempts(row, message, spec, position, first, breaker)
+
+    def _attempts(self, row: InboxMessage, message: Message, spec: HandlerSpec, position: KeyPosition | None,
+                  first: bool, breaker: CircuitBreaker | None) -> Outcome:
+        probing = breaker is not None and breaker.state is State.HALF_OPEN
+        tries = 1 + (_policy_immediate(spec) if first and not probing else 0)
+        for _ in range(tries):
+            row.attempts += 1
+            error = self._call(spec, replace(message, attempt=row.attempts))
+            if error is None:
+                if breaker is not None:
+                    breaker.success()
+                return self._finish(row, spec, Status.DONE, timezone.now(), position)
+            if spec.is_business_error(error):
+                return self._business_failure(row, message, spec, error, position)
+            if breaker is not None:
+                breaker.failure(f"{type(error).__name__}: {error}")
+            _apply_failure(row, describe(error, inbox_settings.TRACEBACK_LIMIT), timezone.now(), "failed")
+            if breaker is not None and breaker.state is not State.CLOSED:
+                row.attempts -= 1  # an outage is not the message's fault: this attempt is not charged
+                return self._defer(row, breaker, timezone.now())
+        return self._schedule_retry(row, spec, position)
+
+    def _call(self, spec: HandlerSpec, message: Message) -> Exception | None:
+        """Run the handler in a savepoint: its writes vanish if it raises, the inbox row stays."""
+        cause = Cause(message.id, message.correlation_id or message.id, message.traceparent)
+        try:
+            with transaction.atomic(using=self.using), caused_by(cause):
+                spec.func(message)
+        except Exception as exc:  # noqa: BLE001 - any handler error is recorded, retried or dead-lettered
+            return exc
+        return None
+
+    # -- outcomes -------------------------------------------------------------------------------
+    def _finish(self, row: InboxMessage, spec: HandlerSpec, status: Status, now: datetime,
+                position: KeyPosition | None) -> Outcome:
+        row.status, row.processed_at, row.available_at = status, now, None
+        row.save(using=self.using)
+        if status == Status.DONE:
+            ordering.advance(position, row, now)
+        if spec.ordered:
+            ordering.release_next(row, now, self.using)
+        return {Status.DONE: Outcome.APPLIED, Status.EXPIRED: Outcome.EXPIRED,
+                Status.SKIPPED: Outcome.SKIPPED}[status]
+
+    def _business_failure(self, row: InboxMessage, message: Message, spec: HandlerSpec, error: Exception,
+                          position: KeyPosition | None) -> Outcome:
+        now = timezone.now()
+        _apply_failure(row, describe(error, inbox_settings.TRACEBACK_LIMIT), now, "business_error")
+        row.status, row.processed_at, row.available_at = Status.DEAD, now, None
+        row.save(using=self.using)
+        if _faults_on(spec):
+            _publish_fault(message, spec, row)
+        if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
+            ordering.release_next(row, now, self.using)
+        logger.warning("%s refused message %s: %s", spec.name, message.id, error,
+                       extra={"action": "inbox_business_error", "message_id": message.id})
+        return Outcome.FAULTED
+
+    def _schedule_retry(self, row: InboxMessage, spec: HandlerSpec, position: KeyPosition | None) -> Outcome:
+        now = timezone.now()
+        when = next_retry(spec, row, now)
+        if when is None:
+            row.status, row.processed_at, row.available_at = Status.DEAD, now, None
+            row.save(using=self.using)
+            if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
+                ordering.release_next(row, now, self.using)
+            logger.error("message %s dead for %s after %d attempts: %s", row.message_id, spec.name, row.attempts,
+                         row.error_message, extra={"action": "inbox_dead", "message_id": row.message_id})
+            return Outcome.DEAD
+        row.status, row.available_at = Status.WAITING, when
+        row.save(using=self.using)
+        return Outcome.RETRYING
+
+    def _defer(self, row: InboxMessage, breaker: CircuitBreaker, now: datetime) -> Outcome:
+        """The handler's circuit is open: wait for the next probe without spending an attempt."""
+        row.status, row.available_at = Status.WAITING, now + timedelta(seconds=max(0.05, breaker.remaining()))
+        row.save(using=self.using)
+        return Outcome.DEFERRED
+
+    def _park_unknown(self, row: InboxMessage, now: datetime) -> bool:
+        logger.warning("no handler named %s in this process; retry of %s postponed", row.handler, row.message_id,
+                       extra={"action": "inbox_unknown_handler", "message_id": row.message_id})
+        row.available_at = now + timedelta(seconds=60)
+        row.save(using=self.using, update_fields=["available_at"])
+        return False
+
+    # -- breakers -------------------------------------------------------------------------------
+    def _breaker(self, spec: HandlerSpec) -> CircuitBreaker | None:
+        if not spec.breaker:
+            return None
+        if spec.name not in self.breakers:
+            self.breakers[spec.name] = CircuitBreaker(
+                spec.name, threshold=inbox_settings.BREAKER_FAILURES, window=inbox_settings.BREAKER_WINDOW,
+                rate=inbox_settings.BREAKER_RATE, cooldown=inbox_settings.BREAKER_COOLDOWN,
+                cooldown_cap=inbox_settings.BREAKER_COOLDOWN_CAP,
+                on_change=lambda b: self._breaker_changes.__setitem__(b.name, b))
+        return self.breakers[spec.name]
+
+    def _flush_breakers(self) -> None:
+        """Store breaker state changes outside the handler's transaction (they hold even if it rolled back)."""
+        from outbox.breaker_state import record
+
+        changes, self._breaker_changes = self._breaker_changes, {}
+        for breaker in changes.values():
+            record(breaker, self.using)
+
+    # -- rows -----------------------------------------------------------------------------------
+    def _new_row(self, message: Message, spec: HandlerSpec) -> InboxMessage:
+        return InboxMessage(handler=spec.name, message_id=message.id, topic=message.topic, key=message.key,
+                            sequence=message.sequence, payload=message.payload, headers=message.headers,
+                            correlation_id=message.correlation_id, causation_id=message.causation_id,
+                            expires_at=message.expires_at, status=Status.WAITING, received_at=timezone.now())
+
+
+def message_from_row(row: InboxMessage) -> Message:
+    """Rebuild the handler's message from a stored row (delayed retries, replays)."""
+    headers = dict(row.headers or {})
+    return Message(id=row.message_id, topic=row.topic, payload=row.payload, headers=headers, key=row.key,
+                   sequence=row.sequence, correlation_id=row.correlation_id, causation_id=row.causation_id,
+                   traceparent=headers.get("traceparent"), expires_at=row.expires_at,
+                   sent_at=parse_time(headers.get("cloudEvents:time")), attempt=row.attempts + 1)
+
+
+def _keyed(spec: HandlerSpec, row: InboxMessage) -> bool:
+    return (spec.ordered or spec.skip_stale) and row.key is not None and row.sequence is not None
+
+
+def _expired(message: Message, spec: HandlerSpec, now: datetime) -> bool:
+    if message.expires_at is not None and message.expires_at <= now:
+        return True
+    return spec.ttl is not None and message.sent_at is not None and message.sent_at + timedelta(seconds=spec.ttl) <= now
+
+
+def _policy_immediate(spec: HandlerSpec) -> int:
+    value = spec.retry.immediate
+    return inbox_settings.IMMEDIATE_RETRIES if value is None else value
+
+
+def _faults_on(spec: HandlerSpec) -> bool:
+    return inbox_settings.FAULTS if spec.faults is None else spec.faults
+
+
+def _publish_fault(message: Message, spec: HandlerSpec, row: InboxMessage) -> None:
+    """The producer's failure notification, committed with the failure record (via the outbox)."""
+    topic = spec.fault_topic or f"{message.topic}{inbox_settings.FAULT_SUFFIX}"
+    payload = {"message_id": message.id, "topic": message.topic, "payload": message.payload,
+               "handler": spec.name, "error_type": row.error_type, "error_message": row.error_message}
+    with caused_by(Cause(message.id, message.correlation_id or message.id, message.traceparent)):
+        outbox.publish(topic, payload, key=message.key)
+
+
+def _apply_failure(row: InboxMessage, failure: Failure, now: datetime, kind: str) -> None:
+    row.error_type, row.error_message = failure.error_type, failure.error_message
+    row.traceback, row.error_group = failure.traceback, failure.group
+    row.first_failed_at = row.first_failed_at or now
+    row.last_failed_at = now
+    row.history = [*(row.history or []), {"at": now.isoformat(), "event": kind, "attempt": row.attempts,
+                                          "error": f"{failure.error_type}: {failure.error_message}"[:500]}]
+
+
+def _safe_headers(delivery: Delivery) -> dict[str, object]:
+    try:
+        return {str(k): plain(v) for k, v in delivery.headers.items()}
+    except Exception:  # noqa: BLE001 - headers of a refused message are best effort
+        return {}
+
+
+def _uuid() -> str:
+    import uuid
+
+    return uuid.uuid4().hex

@@ -1,0 +1,156 @@
+"""Handlers: ``@handler("orders.placed")`` registers a function for the topics it matches.
+
+Handlers live in a ``handlers`` module of any installed app; the inbox app imports those modules
+at start-up (like the admin's autodiscovery).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from inbox.exceptions import BusinessError, HandlerConfigurationError
+from inbox.message import Message
+from outbox.backoff import Strategy
+
+HandlerFunc = Callable[[Message], Any]
+PATTERN_RE = re.compile(r"^([A-Za-z0-9_\-]+|\*|#)(\.([A-Za-z0-9_\-]+|\*|#))*$")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry options of one handler; None means "the INBOX_* setting"."""
+
+    immediate: int | None = None
+    delayed: int | None = None
+    backoff: str | None = None
+    base: float | None = None
+    cap: float | None = None
+    horizon: float | None = None
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    """A registered handler and its options."""
+
+    name: str
+    func: HandlerFunc
+    patterns: tuple[str, ...]
+    retry: RetryPolicy = RetryPolicy()
+    business_errors: tuple[type[BaseException], ...] = (BusinessError,)
+    faults: bool | None = None
+    fault_topic: str | None = None
+    ordered: bool = False
+    ttl: float | None = None
+    skip_stale: bool = False
+    breaker: bool = True
+
+    def matches(self, topic: str) -> bool:
+        return any(topic_matches(pattern, topic) for pattern in self.patterns)
+
+    def is_business_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, self.business_errors)
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    """AMQP topic semantics: ``*`` is exactly one word, ``#`` zero or more words."""
+    return _match(tuple(pattern.split(".")), tuple(topic.split(".")))
+
+
+@lru_cache(maxsize=4096)
+def _match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    if not words:
+        return False
+    return (head == "*" or head == words[0]) and _match(rest, words[1:])
+
+
+class Registry:
+    """All handlers of this process, by name."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, HandlerSpec] = {}
+
+    def register(self, spec: HandlerSpec) -> HandlerSpec:
+        existing = self._handlers.get(spec.name)
+        if existing is not None and _origin(existing.func) != _origin(spec.func):
+            raise HandlerConfigurationError(f"two handlers are named {spec.name!r}: pass name= to one of them")
+        self._handlers[spec.name] = spec
+        return spec
+
+    def unregister(self, name: str) -> None:
+        self._handlers.pop(name, None)
+
+    def get(self, name: str) -> HandlerSpec | None:
+        return self._handlers.get(name)
+
+    def all(self) -> list[HandlerSpec]:
+        return list(self._handlers.values())
+
+    def for_topic(self, topic: str, *, ordered: bool | None = None) -> list[HandlerSpec]:
+        """Handlers taking ``topic`` (only ordered or only unordered ones when ``ordered`` is given)."""
+        return [s for s in self._handlers.values()
+                if s.matches(topic) and (ordered is None or s.ordered == ordered)]
+
+    def patterns(self, *, ordered: bool) -> list[str]:
+        return sorted({p for s in self._handlers.values() if s.ordered == ordered for p in s.patterns})
+
+
+def _origin(func: HandlerFunc) -> tuple[str, str]:
+    return getattr(func, "__module__", ""), getattr(func, "__qualname__", repr(func))
+
+
+registry = Registry()
+
+
+def handler(*topics: str, name: str | None = None, immediate_retries: int | None = None,
+            delayed_retries: int | None = None, backoff: str | None = None, backoff_base: float | None = None,
+            backoff_cap: float | None = None, retry_horizon: float | None = None,
+            business_errors: Iterable[type[BaseException]] = (), faults: bool | None = None,
+            fault_topic: str | None = None, ordered: bool = False, ttl: float | None = None,
+            skip_stale: bool = False, breaker: bool = True) -> Callable[[HandlerFunc], HandlerFunc]:
+    """Register the decorated function for messages whose topic matches one of ``topics``.
+
+    Each handler is deduplicated on its own: a message is applied once per handler. Options left
+    None use the ``INBOX_*`` settings. ``business_errors`` adds exception types that are not
+    retried (``inbox.BusinessError`` always counts). ``ordered`` applies a key's messages in the
+    order they were written; ``ttl`` (seconds since the message was written) and ``skip_stale``
+    drop worthless messages. ``breaker=False`` turns off the handler's circuit breaker.
+    Raises :class:`HandlerConfigurationError` for invalid options. Returns the function unchanged.
+    """
+    _check_topics(topics)
+    errors = tuple(business_errors)
+    _check_options(errors, backoff, immediate_retries, delayed_retries, ttl)
+    retry = RetryPolicy(immediate_retries, delayed_retries, backoff, backoff_base, backoff_cap, retry_horizon)
+
+    def register(func: HandlerFunc) -> HandlerFunc:
+        spec = HandlerSpec(name or f"{func.__module__}.{func.__qualname__}", func, tuple(topics), retry,
+                           (BusinessError, *errors), faults, fault_topic, ordered, ttl, skip_stale, breaker)
+        registry.register(spec)
+        return func
+
+    return register
+
+
+def _check_topics(topics: tuple[str, ...]) -> None:
+    if not topics:
+        raise HandlerConfigurationError("@handler needs at least one topic, e.g. @handler('orders.placed')")
+    for topic in topics:
+        if not isinstance(topic, str) or not PATTERN_RE.match(topic):
+            raise HandlerConfigurationError(f"invalid topic pattern {topic!r}: dot-separated words, '*' or '#'")
+
+
+def _check_options(errors: tuple[Any, ...], backoff: str | None, *numbers: float | None) -> None:
+    if not all(isinstance(e, type) and issubclass(e, BaseException) for e in errors):
+        raise HandlerConfigurationError("business_errors must be exception classes")
+    if backoff is not None and backoff not in {s.value for s in Strategy}:
+        raise HandlerConfigurationError(f"unknown backoff {backoff!r}: one of {', '.join(s.value for s in Strategy)}")
+    if any(n is not None and not n >= 0 for n in numbers):
+        raise HandlerConfigurationError("retry counts and ttl must not be negative")

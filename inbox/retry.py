@@ -1,0 +1,47 @@
+"""When the next delayed retry of a failed message is due, or that there is none (the message is dead)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from inbox.conf import inbox_settings
+from inbox.models import InboxMessage
+from inbox.registry import HandlerSpec
+from outbox import backoff
+
+T = TypeVar("T")
+
+
+def next_retry(spec: HandlerSpec, row: InboxMessage, now: datetime) -> datetime | None:
+    """Time of the next delayed retry after ``row.attempts`` failed runs; None when retries are used up
+    (all delayed retries spent, or the retry would fall past the retry horizon)."""
+    policy = spec.retry
+    immediate = _pick(policy.immediate, inbox_settings.IMMEDIATE_RETRIES)
+    delayed_done = row.attempts - 1 - int(immediate)
+    if delayed_done < 0:
+        delayed_done = 0  # a redelivery cut the immediate retries short
+    if delayed_done >= _pick(policy.delayed, inbox_settings.DELAYED_RETRIES):
+        return None
+    wait = backoff.delay(_pick(policy.backoff, inbox_settings.BACKOFF), delayed_done + 1,
+                         _pick(policy.base, inbox_settings.BACKOFF_BASE), _pick(policy.cap, inbox_settings.BACKOFF_CAP))
+    when = now + timedelta(seconds=wait)
+    horizon = timedelta(seconds=_pick(policy.horizon, inbox_settings.RETRY_HORIZON))
+    if row.first_failed_at is not None and when > row.first_failed_at + horizon:
+        return None
+    return when
+
+
+def horizon_seconds() -> float:
+    """The longest a message can stay in retries under the global settings (for the retention check)."""
+    total = 0.0
+    for n in range(1, int(inbox_settings.DELAYED_RETRIES) + 1):
+        total += backoff.delay(backoff.Strategy.EXPONENTIAL, n, inbox_settings.BACKOFF_BASE, inbox_settings.BACKOFF_CAP)
+    # jitter adds up to half of each exponential delay
+    if inbox_settings.BACKOFF == backoff.Strategy.EXPONENTIAL_JITTER:
+        total *= 1.5
+    return min(total, float(inbox_settings.RETRY_HORIZON))
+
+
+def _pick(value: T | None, default: T) -> T:
+    return default if value is None else value
