@@ -7,3 +7,9 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 INBOX_BACKOFF_BASE = 0.05
 INBOX_BACKOFF_CAP = 0.2
 INBOX_BREAKER_COOLDOWN = 0.2
+
+# One test database per pytest process, so that concurrent runs on one server never collide.
+import os  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_{DATABASES['default']['NAME']}_{os.getpid()}"  # noqa: F405
