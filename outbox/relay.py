@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
-from outbox import backoff
+from outbox import backoff, metrics
 from outbox.breaker import CircuitBreaker
 from outbox.breaker_state import record
 from outbox.conf import outbox_settings
@@ -117,6 +117,7 @@ class Relay:
         expired = {m.id for m in messages if m.expires_at is not None and m.expires_at <= now}
         if expired:
             result.expired = OutboxMessage.objects.using(self.using).mark_expired(list(expired))
+            metrics.outbox_event("expired", (m.topic for m in messages if m.id in expired))
             logger.info("%d outbox message(s) expired before they could be sent", len(expired),
                         extra={"action": "outbox_expired"})
         return [m for m in messages if m.id not in expired]
@@ -137,6 +138,7 @@ class Relay:
         by_id = {str(m.id): m for m in messages}
         now = timezone.now()
         result.sent = queryset.mark_sent([by_id[i].id for i in report.confirmed], now) if report.confirmed else 0
+        metrics.outbox_event("relayed", (by_id[i].topic for i in report.confirmed))
         if report.unknown:
             result.released = queryset.release([by_id[i].id for i in report.unknown])
         failed = [by_id[i] for i in report.failed]
@@ -147,6 +149,8 @@ class Relay:
                                           "lease_owner"])
         result.dead = sum(m.status == Status.DEAD for m in failed)
         result.retried = len(failed) - result.dead
+        metrics.outbox_event("dead", (m.topic for m in failed if m.status == Status.DEAD))
+        metrics.outbox_event("retried", (m.topic for m in failed if m.status != Status.DEAD))
         self._log_failures(failed)
 
     @staticmethod

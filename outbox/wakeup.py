@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from functools import partial
+from functools import partial, update_wrapper
 
 from django.db import connections, transaction
 
@@ -46,7 +46,9 @@ def after_commit(alias: str) -> None:
     # Each entry is (savepoint ids, callable, robust); Django drops entries of rolled-back savepoints.
     if any(isinstance(entry[1], partial) and entry[1].func is _wake for entry in hooks):
         return
-    transaction.on_commit(partial(_wake, alias), using=alias, robust=True)
+    # update_wrapper: when the wake-up fails (the connection dropped right after COMMIT), Django logs the
+    # hook's __qualname__, which a bare partial lacks; the AttributeError would reach the caller's commit.
+    transaction.on_commit(update_wrapper(partial(_wake, alias), _wake), using=alias, robust=True)
 
 
 def _wake(alias: str) -> None:

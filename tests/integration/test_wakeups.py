@@ -1,0 +1,151 @@
+"""What wakes the relay: PostgreSQL NOTIFY on commit, the Celery task on commit, and the command run by hand."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, connections, transaction
+from django.test import override_settings
+
+import outbox
+from demo_project import celery_app
+from outbox.listener import PgNotifyWaiter
+from outbox.models import OutboxMessage, Status
+from outbox.relay import Relay
+from outbox.worker import RelayWorker
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def notify_channel() -> Iterator[str]:
+    """A channel of this test's own, so that no other listener or notifier interferes."""
+    name = f"outbox_test_{uuid.uuid4().hex[:10]}"
+    with override_settings(OUTBOX_NOTIFY_CHANNEL=name):
+        yield name
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Run Celery tasks in the calling thread, as a worker would run them, restoring the app's setting after."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = previous
+
+
+def listening(channel: str) -> bool:
+    """True once some session of this database has run LISTEN on ``channel``."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = %s",
+                       [f'LISTEN "{channel}"'])
+        return bool(cursor.fetchone()[0])
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_worker__commit_notifies__relayed_within_seconds_not_the_poll_interval(bound_queue, notify_channel):
+    queue = bound_queue()
+    stop = threading.Event()
+    worker = RelayWorker(Relay(), PgNotifyWaiter("default", notify_channel, stop), stop, interval=30.0)
+
+    def run() -> None:
+        try:
+            worker.run()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        wait_until(lambda: listening(notify_channel), what="the worker's LISTEN")
+        with transaction.atomic():
+            message = outbox.publish("orders.placed", {"order": 1})
+        committed = time.monotonic()
+        received = queue.take(1, timeout=5)
+        latency = time.monotonic() - committed
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert [r.message_id for r in received] == [str(message.id)]
+    assert latency < 5  # the poll interval is 30 s: only the NOTIFY can have woken the worker
+    assert not thread.is_alive(), "the worker did not stop within 5 s of its stop event"
+
+
+def test_worker__stop_set_while_waiting__stops_without_waiting_out_the_interval(notify_channel, exchange):
+    stop = threading.Event()
+    worker = RelayWorker(Relay(), PgNotifyWaiter("default", notify_channel, stop), stop, interval=30.0)
+
+    def run() -> None:
+        try:
+            worker.run()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_until(lambda: listening(notify_channel), what="the worker's LISTEN")
+    stopped = time.monotonic()
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert time.monotonic() - stopped < 2
+
+
+@override_settings(OUTBOX_CELERY_ON_COMMIT=True, OUTBOX_NOTIFY_THROTTLE=0.0)
+def test_celery_on_commit__committed__at_the_broker_when_the_block_exits(bound_queue, eager_celery):
+    queue = bound_queue()
+    with transaction.atomic():
+        message = outbox.publish("orders.placed", {"order": 1})
+        assert OutboxMessage.objects.get(pk=message.pk).status == Status.PENDING
+    # No relay call here: the task scheduled by the commit ran (eagerly) as the block exited.
+    assert OutboxMessage.objects.get(pk=message.pk).status == Status.SENT
+    assert [r.message_id for r in queue.take(1)] == [str(message.id)]
+
+
+@override_settings(OUTBOX_NOTIFY_THROTTLE=0.0)
+def test_celery_on_commit__rolled_back__triggers_nothing(bound_queue, eager_celery):
+    queue = bound_queue()
+    waiting = outbox.publish("orders.placed", {"order": 1})  # committed while the trigger is off: a task would send it
+    with override_settings(OUTBOX_CELERY_ON_COMMIT=True), pytest.raises(RuntimeError), transaction.atomic():
+        outbox.publish("orders.placed", {"order": 2})
+        raise RuntimeError("domain failure")
+    assert list(OutboxMessage.objects.values_list("id", "status")) == [(waiting.id, Status.PENDING)]
+    assert queue.settle(0.3) == []
+
+
+def test_outbox_relay_once__drains_and_prints_counts(bound_queue):
+    queue = bound_queue("orders.*")
+    messages = [outbox.publish("orders.placed", {"order": n}) for n in range(3)]
+    outbox.publish("nobody.listens", {"order": 9})
+    out = io.StringIO()
+    with override_settings(OUTBOX_BACKOFF_BASE=60.0):
+        call_command("outbox_relay", "--once", stdout=out)
+    assert out.getvalue().strip() == "sent 3, retrying 1, dead 0, expired 0, released 0"
+    assert sorted(r.message_id for r in queue.take(3)) == sorted(str(m.id) for m in messages)
+    assert OutboxMessage.objects.pending().count() == 1
+
+
+def test_outbox_relay_once__broker_unreachable__command_error_and_messages_pending_unspent(exchange):
+    messages = [outbox.publish("orders.placed", {"order": n}) for n in range(3)]
+    with override_settings(OUTBOX_BROKER_URL=f"amqp://guest:guest@127.0.0.1:{closed_port()}//"), \
+            pytest.raises(CommandError, match="broker unavailable"):
+        call_command("outbox_relay", "--once", stdout=io.StringIO())
+    rows = OutboxMessage.objects.order_by("created_at")
+    assert [(r.id, r.status, r.attempts, r.lease_until) for r in rows] == [
+        (m.id, Status.PENDING, 0, None) for m in messages]
