@@ -43,12 +43,17 @@ def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list
 
 
 def _check_retention() -> list[CheckMessage]:
+    from inbox.registry import registry
     from inbox.retry import horizon_seconds
 
-    horizon = horizon_seconds()
+    # The global policy, and every handler's own (a handler may retry longer than the defaults).
+    horizons = {"the default retry policy": horizon_seconds()}
+    horizons.update({f"handler {spec.name}": horizon_seconds(spec) for spec in registry.all()})
+    longest = max(horizons, key=lambda name: horizons[name])
+    horizon = horizons[longest]
     if horizon > inbox_settings.RETENTION_DAYS * 86400:
         return [Error(f"INBOX_RETENTION_DAYS ({inbox_settings.RETENTION_DAYS}) is shorter than the longest retry "
-                      f"horizon ({horizon / 86400:.2f} days).",
+                      f"horizon ({horizon / 86400:.2f} days, {longest}).",
                       hint="Processed rows are the deduplication window: a redelivery after they are purged would "
                            "be applied again. Raise INBOX_RETENTION_DAYS or shorten the retries.", id="inbox.E003")]
     return []

@@ -18,10 +18,11 @@ from django.db import DatabaseError, close_old_connections
 from kombu import Connection, Exchange, Queue, binding
 from kombu import Consumer as KombuConsumer
 from kombu.message import Message as KombuMessage
+from kombu.transport import pyamqp
 
 from inbox.conf import inbox_settings
 from inbox.decoding import Delivery, decode
-from inbox.exceptions import InboxError, RejectedMessage
+from inbox.exceptions import DatabaseUnavailable, InboxError, RejectedMessage
 from inbox.processing import Outcome, Processor
 from inbox.registry import Registry, registry
 from outbox.conf import outbox_settings
@@ -68,6 +69,8 @@ class InboxConsumer:
         self.stop = stop or threading.Event()
         self.stats = ConsumeStats()
         self._received = 0
+        self._consuming = False  # the current session got as far as consuming
+        self._giving_back = False  # the current session ends after a database error: process nothing more
         if not self.url:
             raise InboxError("no broker URL: set INBOX_BROKER_URL or OUTBOX_BROKER_URL")
         probe = Connection(self.url)  # lazy: only tells which errors its driver raises
@@ -77,11 +80,15 @@ class InboxConsumer:
         """Consume until stopped; with ``once``, until the queues and the due retries are empty."""
         backoff = 0.0
         while not self.stop.is_set():
+            self._consuming = self._giving_back = False
             try:
                 self._session(once, idle_timeout)
                 return self.stats
+            except DatabaseUnavailable:
+                self.stop.wait(1.0)  # the broker took back every unacked message, in queue order
             except self._connection_errors as exc:
-                backoff = min(30.0, max(0.5, backoff * 2))
+                # Back off while reconnecting fails; a connection that worked starts the back-off again.
+                backoff = min(30.0, max(0.5, 0.0 if self._consuming else backoff * 2))
                 logger.warning("broker connection lost (%s), reconnecting in %.1fs", exc, backoff,
                                extra={"action": "inbox_broker_lost"})
                 self.stop.wait(backoff)
@@ -90,12 +97,14 @@ class InboxConsumer:
     def _session(self, once: bool, idle_timeout: float) -> None:
         with Connection(self.url, heartbeat=0) as connection:
             channel: Any = connection.channel()
+            keep_bodies_as_sent(channel)
             channel.basic_qos(0, self.prefetch, False)
             consumers = [KombuConsumer(channel, queues=[q], on_message=self._handler(ordered), no_ack=False,
                                        auto_declare=True) for q, ordered in
                          queues_for(self.registry, self.queue_name, outbox_settings.EXCHANGE)]
             for consumer in consumers:
                 consumer.consume()
+            self._consuming = True
             logger.info("inbox consumer started on %s", self.queue_name, extra={"action": "inbox_start"})
             try:
                 self._loop(connection, once, idle_timeout)
@@ -142,18 +151,21 @@ class InboxConsumer:
         return on_message
 
     def _on_message(self, message: KombuMessage, ordered: bool) -> None:
+        if self._giving_back:
+            return  # delivered while the session ends (basic.cancel): left unacked, the broker requeues it
         delivery = to_delivery(message)
         try:
             for outcome in self.handle(delivery, ordered):
                 self.stats.add(outcome)
         except DatabaseError as exc:
-            # Nothing was committed for the failing handler: give the message back and pause.
+            # Nothing was committed for the failing handler. End the session: closing the channel gives this
+            # message back together with those prefetched behind it, in queue order. Requeuing it alone let
+            # the worker apply a later message of its key first, and the broker redelivered it behind them.
             logger.warning("database unavailable, message %s requeued: %s", delivery.message_id, exc,
                            extra={"action": "inbox_db_error", "message_id": delivery.message_id})
-            message.requeue()
             close_old_connections()
-            self.stop.wait(1.0)
-            return
+            self._giving_back = True
+            raise DatabaseUnavailable(str(exc)) from exc
         message.ack()
 
     def handle(self, delivery: Delivery, ordered: bool = False) -> list[Outcome]:
@@ -170,6 +182,30 @@ class InboxConsumer:
         if not handlers:
             return [self.processor.reject(delivery, f"no handler takes topic {message.topic!r}")]
         return [self.processor.deliver(message, spec) for spec in handlers]
+
+
+class SentMessage(pyamqp.Message):
+    """A received message whose body is the bytes that were sent.
+
+    kombu's Message decompresses a body with a ``compression`` header while it is built, before any
+    check: a small zlib bomb is expanded in memory, and an unknown compression raises out of the
+    consumer (the unacked message then stops the next worker too). The header is hidden from that
+    step, so decoding refuses compressed bodies on the bytes as sent.
+    """
+
+    def __init__(self, msg: Any, channel: Any = None, **kwargs: Any) -> None:
+        headers = msg.properties.get("application_headers")
+        compression = headers.pop("compression", None) if isinstance(headers, dict) else None
+        super().__init__(msg, channel=channel, **kwargs)
+        if compression is not None:
+            headers["compression"] = compression
+            self.headers = headers
+
+
+def keep_bodies_as_sent(channel: Any) -> None:
+    """Build this channel's received messages as :class:`SentMessage` (on py-amqp, RabbitMQ's transport)."""
+    if isinstance(channel, pyamqp.Channel):
+        channel.Message = SentMessage
 
 
 def to_delivery(message: KombuMessage) -> Delivery:

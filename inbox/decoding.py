@@ -8,6 +8,8 @@ other than ``json.loads``. Nothing named in a message is ever imported.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +20,12 @@ from inbox.message import Message
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
 TEXT_ENCODINGS = frozenset({"", "utf-8", "utf8", "binary"})
+MAX_DEPTH = 100
+#: Characters PostgreSQL text and jsonb cannot hold (NUL), or that cannot be encoded as UTF-8 (lone surrogates).
+UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
+#: Length of the inbox's short text columns (message id, topic, key, correlation and causation ids).
+SHORT_TEXT = 255
+BIGINT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -40,10 +48,18 @@ def decode(delivery: Delivery, max_bytes: int) -> Message:
         raise RejectedMessage("no message_id property: the inbox cannot deduplicate it")
     _check_envelope(delivery, max_bytes)
     try:
-        payload = json.loads(delivery.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        payload = json.loads(delivery.body.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise RejectedMessage(f"body is not UTF-8 JSON: {exc}") from exc
-    return _message(delivery, payload)
+    message = _message(delivery, payload)
+    _check_storable((message.id, message.topic, message.correlation_id, message.headers, message.payload))
+    _check_sizes(message)
+    return message
+
+
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259) and jsonb refuses them: same endless failure as NUL.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _check_envelope(delivery: Delivery, max_bytes: int) -> None:
@@ -89,10 +105,50 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _check_storable(value: Any, depth: int = 0) -> None:
+    """Refuse what the inbox table cannot store: PostgreSQL text and jsonb hold no NUL character, and a
+    very deep value overflows the stack when saved. Either would fail at every redelivery, like an outage."""
+    if depth > MAX_DEPTH:
+        raise RejectedMessage(f"headers or payload nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str) and UNSTORABLE_CHARS.search(value):
+        raise RejectedMessage("NUL character or lone surrogate in the id, topic, headers or payload: "
+                              "the inbox table cannot store it")
+    if isinstance(value, float) and not math.isfinite(value):  # 1e400 in a body, a NaN header: not JSON
+        raise RejectedMessage(f"{value} in the headers or payload: not a JSON value, the inbox table cannot store it")
+    if isinstance(value, Mapping):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_storable(item, depth + 1)
+
+
+def _check_sizes(message: Message) -> None:
+    """Refuse short texts longer than their column and a sequence outside PostgreSQL's bigint, for the same reason."""
+    for name in ("id", "topic", "key", "correlation_id", "causation_id"):
+        if len(getattr(message, name) or "") > SHORT_TEXT:
+            raise RejectedMessage(f"{name} longer than {SHORT_TEXT} characters: the inbox table cannot store it")
+    if message.sequence is not None and not -BIGINT - 1 <= message.sequence <= BIGINT:
+        raise RejectedMessage(f"sequence {message.sequence} out of range: the inbox table cannot store it")
+
+
+def storable(value: Any) -> Any:
+    """``value`` as PostgreSQL text and jsonb can hold it: NUL characters and lone surrogates replaced by
+    U+FFFD, NaN and infinities as strings."""
+    if isinstance(value, str):
+        return UNSTORABLE_CHARS.sub("\ufffd", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(v) for v in value]
+    return value
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         return None
 
 

@@ -26,5 +26,9 @@ class RejectedMessage(InboxError):
     """The message on the wire cannot be processed (bad content type, not JSON, no id, too large...)."""
 
 
+class DatabaseUnavailable(InboxError):
+    """The database failed while a message was being processed; the worker gives back what it holds."""
+
+
 class NoSuchMessage(InboxError, LookupError):
     """No inbox message matches."""

@@ -56,8 +56,16 @@ class HandlerSpec:
 
 
 def topic_matches(pattern: str, topic: str) -> bool:
-    """AMQP topic semantics: ``*`` is exactly one word, ``#`` zero or more words."""
-    return _match(tuple(pattern.split(".")), tuple(topic.split(".")))
+    """AMQP topic semantics: ``*`` is exactly one word, ``#`` zero or more words.
+
+    As in RabbitMQ, an empty routing key has no words (``*`` does not match it, ``#`` does), while
+    ``"a..b"`` has an empty middle word.
+    """
+    return _match(_words(pattern), _words(topic))
+
+
+def _words(key: str) -> tuple[str, ...]:
+    return tuple(key.split(".")) if key else ()
 
 
 @lru_cache(maxsize=4096)
@@ -143,7 +151,7 @@ def _check_topics(topics: tuple[str, ...]) -> None:
     if not topics:
         raise HandlerConfigurationError("@handler needs at least one topic, e.g. @handler('orders.placed')")
     for topic in topics:
-        if not isinstance(topic, str) or not PATTERN_RE.match(topic):
+        if not isinstance(topic, str) or not PATTERN_RE.fullmatch(topic):
             raise HandlerConfigurationError(f"invalid topic pattern {topic!r}: dot-separated words, '*' or '#'")
 
 

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from inbox.conf import inbox_settings
 from inbox.models import InboxMessage
-from inbox.registry import HandlerSpec
+from inbox.registry import HandlerSpec, RetryPolicy
 from outbox import backoff
 
 T = TypeVar("T")
@@ -32,15 +32,19 @@ def next_retry(spec: HandlerSpec, row: InboxMessage, now: datetime) -> datetime 
     return when
 
 
-def horizon_seconds() -> float:
-    """The longest a message can stay in retries under the global settings (for the retention check)."""
+def horizon_seconds(spec: HandlerSpec | None = None) -> float:
+    """The longest a message can stay in retries under ``spec``'s policy (the global settings when None):
+    the sum of its delayed retries' longest delays, bounded by its retry horizon. For the retention check."""
+    policy = spec.retry if spec is not None else RetryPolicy()
+    strategy = _pick(policy.backoff, inbox_settings.BACKOFF)
+    base, cap = _pick(policy.base, inbox_settings.BACKOFF_BASE), _pick(policy.cap, inbox_settings.BACKOFF_CAP)
     total = 0.0
-    for n in range(1, int(inbox_settings.DELAYED_RETRIES) + 1):
-        total += backoff.delay(backoff.Strategy.EXPONENTIAL, n, inbox_settings.BACKOFF_BASE, inbox_settings.BACKOFF_CAP)
-    # jitter adds up to half of each exponential delay
-    if inbox_settings.BACKOFF == backoff.Strategy.EXPONENTIAL_JITTER:
-        total *= 1.5
-    return min(total, float(inbox_settings.RETRY_HORIZON))
+    for n in range(1, int(_pick(policy.delayed, inbox_settings.DELAYED_RETRIES)) + 1):
+        if strategy == backoff.Strategy.EXPONENTIAL_JITTER:  # the longest jitter: half the delay again
+            total += 1.5 * backoff.delay(backoff.Strategy.EXPONENTIAL, n, base, cap)
+        else:
+            total += backoff.delay(strategy, n, base, cap)
+    return min(total, float(_pick(policy.horizon, inbox_settings.RETRY_HORIZON)))
 
 
 def _pick(value: T | None, default: T) -> T:
