@@ -39,6 +39,11 @@ class InboxMessageQuerySet(models.QuerySet["InboxMessage"]):
     def older_than(self, cutoff: datetime) -> InboxMessageQuerySet:
         return self.filter(received_at__lt=cutoff)
 
+    def purgeable(self, include_dead: bool) -> InboxMessageQuerySet:
+        """Finished messages (dead ones only if asked): never waiting or blocked, which are still to run."""
+        statuses = [status for status in FINAL if include_dead or status != Status.DEAD]
+        return self.filter(status__in=statuses)
+
     def stuck(self, now: datetime, after: timedelta) -> InboxMessageQuerySet:
         return self.waiting().filter(received_at__lt=now - after)
 
@@ -117,6 +122,9 @@ class InboxMessage(models.Model):
             models.Index(fields=["status", "received_at"], name="inbox_status_received"),
             models.Index(fields=["error_group"], name="inbox_dead_group", condition=Q(status="dead")),
             models.Index(fields=["correlation_id"], name="inbox_correlation"),
+            # The admin's search by wire message id (the unique constraint leads with the handler) and by key.
+            models.Index(fields=["message_id"], name="inbox_message_id"),
+            models.Index(fields=["key"], name="inbox_key"),
         ]
         permissions = [
             ("retry_inboxmessage", "Can retry inbox messages"),

@@ -21,12 +21,13 @@ from django.utils import timezone
 import outbox
 from inbox import ordering
 from inbox.conf import inbox_settings
-from inbox.decoding import Delivery, parse_time, plain
+from inbox.decoding import Delivery, parse_time, plain, storable
 from inbox.failures import Failure, describe, rejection
 from inbox.message import Message
 from inbox.models import InboxMessage, KeyPosition, Status
 from inbox.registry import HandlerSpec, Registry, registry
 from inbox.retry import next_retry
+from outbox import metrics
 from outbox.breaker import CircuitBreaker, State
 from outbox.context import Cause, caused_by
 
@@ -73,10 +74,11 @@ class Processor:
 
     def reject(self, delivery: Delivery, reason: str) -> Outcome:
         """Record a message that cannot be processed as dead, with its reason (then it may be acked)."""
-        failure = rejection(reason)
-        row = InboxMessage(handler="", message_id=delivery.message_id or f"missing-id:{_uuid()}",
-                           topic=delivery.routing_key[:255], headers=_safe_headers(delivery),
-                           raw_body=delivery.body[: inbox_settings.RAW_BODY_LIMIT].decode("utf-8", "replace"),
+        # storable(): a NUL character in any of these would fail the insert at every redelivery.
+        failure = rejection(storable(reason))
+        row = InboxMessage(handler="", message_id=storable(delivery.message_id)[:255] or f"missing-id:{_uuid()}",
+                           topic=storable(delivery.routing_key[:255]), headers=storable(_safe_headers(delivery)),
+                           raw_body=storable(delivery.body[: inbox_settings.RAW_BODY_LIMIT].decode("utf-8", "replace")),
                            status=Status.DEAD, processed_at=timezone.now())
         _apply_failure(row, failure, timezone.now(), "rejected")
         with transaction.atomic(using=self.using):
@@ -104,8 +106,8 @@ class Processor:
                 spec = self.registry.get(row.handler)
                 if spec is None:
                     return self._park_unknown(row, now)
-                self._run(row, message_from_row(row), spec, first=False)
-                return True
+                # A deferral (circuit open) is not progress: `--once` must not spin on it.
+                return self._run(row, message_from_row(row), spec, first=False) is not Outcome.DEFERRED
         finally:
             self._flush_breakers()
 
@@ -143,6 +145,7 @@ class Processor:
             _apply_failure(row, describe(error, inbox_settings.TRACEBACK_LIMIT), timezone.now(), "failed")
             if breaker is not None and breaker.state is not State.CLOSED:
                 row.attempts -= 1  # an outage is not the message's fault: this attempt is not charged
+                row.history[-1]["event"] = "failed, not charged: circuit open"
                 return self._defer(row, breaker, timezone.now())
         return self._schedule_retry(row, spec, position)
 
@@ -161,6 +164,7 @@ class Processor:
                 position: KeyPosition | None) -> Outcome:
         row.status, row.processed_at, row.available_at = status, now, None
         row.save(using=self.using)
+        metrics.inbox_event("applied" if status == Status.DONE else status.value, spec.name, self.using)
         if status == Status.DONE:
             ordering.advance(position, row, now)
         if spec.ordered:
@@ -174,6 +178,7 @@ class Processor:
         _apply_failure(row, describe(error, inbox_settings.TRACEBACK_LIMIT), now, "business_error")
         row.status, row.processed_at, row.available_at = Status.DEAD, now, None
         row.save(using=self.using)
+        metrics.inbox_event("dead", spec.name, self.using)
         if _faults_on(spec):
             _publish_fault(message, spec, row)
         if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
@@ -188,6 +193,7 @@ class Processor:
         if when is None:
             row.status, row.processed_at, row.available_at = Status.DEAD, now, None
             row.save(using=self.using)
+            metrics.inbox_event("dead", spec.name, self.using)
             if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
                 ordering.release_next(row, now, self.using)
             logger.error("message %s dead for %s after %d attempts: %s", row.message_id, spec.name, row.attempts,
@@ -195,6 +201,7 @@ class Processor:
             return Outcome.DEAD
         row.status, row.available_at = Status.WAITING, when
         row.save(using=self.using)
+        metrics.inbox_event("retried", spec.name, self.using)
         return Outcome.RETRYING
 
     def _defer(self, row: InboxMessage, breaker: CircuitBreaker, now: datetime) -> Outcome:

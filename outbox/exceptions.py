@@ -48,3 +48,7 @@ class BrokerUnavailable(OutboxError):
 
 class ConfigurationError(OutboxError):
     """The outbox is misconfigured; run ``manage.py check`` for details."""
+
+
+class InvalidSelection(OutboxError, ValueError):
+    """The filters do not describe messages this action can apply to."""

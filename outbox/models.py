@@ -85,6 +85,11 @@ class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
     def older_than(self, cutoff: datetime) -> OutboxMessageQuerySet:
         return self.filter(created_at__lt=cutoff)
 
+    def purgeable(self, include_dead: bool) -> OutboxMessageQuerySet:
+        """Messages the relay is done with (sent, expired, discarded; dead too if asked): never pending."""
+        statuses = [Status.SENT, Status.EXPIRED, Status.DISCARDED] + ([Status.DEAD] if include_dead else [])
+        return self.filter(status__in=statuses)
+
     def stuck(self, now: datetime, after: timedelta) -> OutboxMessageQuerySet:
         """Pending for longer than ``after``, or leased past the lease (its relay died)."""
         return self.pending().filter(Q(created_at__lt=now - after) | Q(lease_until__lt=now))
@@ -138,6 +143,9 @@ class OutboxMessage(models.Model):
                          condition=Q(status__in=["pending", "dead"])),
             models.Index(fields=["status", "created_at"], name="outbox_status_created"),
             models.Index(fields=["correlation_id"], name="outbox_correlation"),
+            # The admin: its list, newest first, and its search by ordering key, on tables of millions of rows.
+            models.Index(fields=["created_at"], name="outbox_created"),
+            models.Index(fields=["key"], name="outbox_key"),
         ]
         permissions = [
             ("retry_outboxmessage", "Can retry outbox messages"),

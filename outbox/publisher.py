@@ -11,7 +11,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, router, transaction
 from django.utils import timezone
 
-from outbox import exceptions, validation, wakeup
+from outbox import exceptions, metrics, validation, wakeup
 from outbox.context import current_cause
 from outbox.models import OutboxKey, OutboxMessage
 from outbox.wire import TRACEPARENT_HEADER
@@ -69,6 +69,7 @@ def publish_many(messages: Iterable[OutgoingMessage], *, using: str | None = Non
         _assign_sequences(rows, alias)
         _insert(rows, alias)
     wakeup.after_commit(alias)
+    metrics.outbox_event_on_commit("published", (row.topic for row in rows), alias)
     return rows
 
 

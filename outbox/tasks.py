@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from outbox import relay as relay_module
+from outbox import retention
 from outbox.exceptions import BrokerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -23,3 +24,9 @@ def relay() -> int:
     except BrokerUnavailable as exc:
         logger.warning("outbox relay task: %s", exc, extra={"action": "relay_broker_down"})
         return 0
+
+
+@shared_task(name="outbox.purge", ignore_result=True)
+def purge() -> int:
+    """Delete old finished outbox messages (``OUTBOX_RETENTION_DAYS``, dead ones kept); returns how many."""
+    return retention.purge()

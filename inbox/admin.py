@@ -1,0 +1,239 @@
+"""The inbox in the Django admin: read-only lists and pages, dead messages grouped by error, and the
+operator actions of ``inbox/operations.py`` (retry, discard), each behind its own permission."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from inbox import operations
+from inbox.admin_groups import dead_groups, dead_in_group
+from inbox.admin_summary import inbox_summary
+from inbox.conf import inbox_settings
+from inbox.models import InboxMessage, Status
+from inbox.registry import registry
+from outbox.admin_actions import CONFIRM, Operation, confirm_then_run, confirmation_page, log_bulk
+from outbox.admin_base import ReadOnlyMessageAdmin
+from outbox.admin_counts import cheap_count
+from outbox.admin_display import (
+    age_since,
+    history_table,
+    next_attempt,
+    one_line,
+    preformatted,
+    pretty_json,
+    status_badge,
+)
+from outbox.admin_filters import RecentValuesFilter, StuckFilter
+from outbox.admin_related import cause, caused, faults, link_list, outbox_row, received
+from outbox.admin_summary import Summary
+
+RETRY = Operation(
+    "retry", "Retry now", "retried",
+    "Dead and waiting messages get a fresh set of retries and run again within seconds (the next retry poll). "
+    "Messages refused on the wire (no handler) cannot be retried; other messages are left as they are.",
+    eligible=lambda rows: rows.filter(status__in=operations.RETRYABLE).exclude(handler=""),
+    run=lambda rows, reason, actor: operations.retry(rows, actor=actor))
+DISCARD = Operation(
+    "discard", "Discard", "discarded",
+    "Dead, waiting and blocked messages are kept but marked discarded, with your reason in their history; "
+    "they never run again. The next message of an ordered key is released. Other messages are left as they are.",
+    eligible=lambda rows: rows.filter(status__in=[*operations.RETRYABLE, Status.BLOCKED]),
+    run=lambda rows, reason, actor: operations.discard(rows, reason, actor=actor), needs_reason=True)
+
+
+class InboxStuckFilter(StuckFilter):
+    """Waiting or blocked for longer than INBOX_STUCK_AFTER."""
+
+    def stuck(self, queryset: QuerySet[Any], now: datetime) -> QuerySet[Any]:
+        return queryset.stuck(now, timedelta(seconds=inbox_settings.STUCK_AFTER))  # type: ignore[attr-defined]
+
+
+class HandlerFilter(RecentValuesFilter):
+    title = "handler"
+    parameter_name = "handler"
+    field = "handler"
+    newest_first = "-id"
+
+    def known_values(self) -> Iterable[str]:
+        return [spec.name for spec in registry.all()]
+
+
+class InboxTopicFilter(RecentValuesFilter):
+    title = "topic (seen lately)"
+    parameter_name = "topic"
+    field = "topic"
+    newest_first = "-id"
+
+
+class ErrorGroupFilter(admin.SimpleListFilter):
+    """Dead messages that failed the same way; the choices come from the latest dead messages."""
+
+    title = "error group (dead)"
+    parameter_name = "error_group"
+    sample = 2000
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        recent = InboxMessage.objects.dead().order_by("-received_at").values_list("error_group", "error_type")
+        groups = dict(recent[:self.sample])
+        if self.value() and self.value() not in groups:
+            groups[str(self.value())] = ""
+        return [(group, f"{kind.rsplit('.', 1)[-1] or '?'} ({group[:7]})") for group, kind in sorted(
+            groups.items(), key=lambda item: (item[1], item[0])) if group]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(status=Status.DEAD, error_group=self.value()) if self.value() else queryset
+
+
+@admin.register(InboxMessage)
+class InboxMessageAdmin(ReadOnlyMessageAdmin):
+    list_display = ("short_id", "status_badge", "handler", "topic", "key", "attempts", "age", "next_attempt", "error")
+    list_filter = ("status", InboxStuckFilter, HandlerFilter, InboxTopicFilter, ErrorGroupFilter)
+    ordering = ("-id",)
+    sortable_by = ("age",)  # newest first by the primary key; other columns have no index to sort by
+    search_fields = ("=message_id", "=key", "=correlation_id")  # shows the search box; see get_search_results
+    search_exact = ("message_id", "key", "correlation_id")
+    search_help_text = "Exact message id, ordering key or correlation id."
+    actions = ("retry", "discard")
+    operations = (RETRY, DISCARD)
+    change_list_template = "admin/inbox/inboxmessage/change_list.html"
+    fieldsets = (
+        (None, {"fields": ("handler", "message_id", "status", "topic", "key", "sequence", "attempts", "received_at",
+                           "available_at", "processed_at", "expires_at")}),
+        ("Message", {"fields": ("correlation_id", "causation_id", "payload_pretty", "headers_pretty", "raw_body")}),
+        ("Failure", {"fields": ("error_type", "error_message", "error_group_link", "first_failed_at",
+                                "last_failed_at", "traceback_pre")}),
+        ("Attempt history", {"fields": ("history_table",)}),
+        ("Related messages", {"fields": ("caused_by", "sent_as", "other_handlers", "caused_messages",
+                                         "fault_message")}),
+    )
+
+    def summary(self, request: HttpRequest) -> Summary:
+        return inbox_summary(self.get_queryset(request).db)
+
+    # -- actions ------------------------------------------------------------------------------
+    @admin.action(permissions=["retry"], description="Retry now (dead or waiting: due now)")
+    def retry(self, request: HttpRequest, queryset: QuerySet[InboxMessage]) -> HttpResponse | None:
+        return confirm_then_run(self, request, queryset, RETRY)
+
+    @admin.action(permissions=["discard"], description="Discard, with a reason (kept, never run again)")
+    def discard(self, request: HttpRequest, queryset: QuerySet[InboxMessage]) -> HttpResponse | None:
+        return confirm_then_run(self, request, queryset, DISCARD)
+
+    # -- dead groups --------------------------------------------------------------------------
+    def get_urls(self) -> list[URLPattern]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("dead-groups/", self.admin_site.admin_view(self.dead_groups_view), name=f"{name}_dead_groups"),
+            path("dead-groups/<str:error_group>/retry/", self.admin_site.admin_view(self.retry_group_view),
+                 name=f"{name}_retry_group"),
+            *super().get_urls(),
+        ]
+
+    def dead_groups_view(self, request: HttpRequest) -> HttpResponse:
+        """Dead messages grouped by error group, largest group first, each with a "retry the group" button."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/inbox/inboxmessage/dead_groups.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": "Dead inbox messages by error group",
+            "groups": dead_groups(self.get_queryset(request).db), "can_retry": self.has_retry_permission(request)})
+
+    def retry_group_view(self, request: HttpRequest, error_group: str) -> HttpResponse:
+        """POST: the confirmation page; POST with ``confirm=yes``: retry every dead message of the group."""
+        if not self.has_retry_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        rows = self.get_queryset(request).filter(status=Status.DEAD, error_group=error_group)
+        back = reverse(f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_dead_groups")
+        sample = dead_in_group(error_group, rows.db)
+        kind = sample.error_type if sample else "no dead message left"
+        if request.POST.get(CONFIRM) == "yes":
+            changed = operations.retry(rows, actor=request.user.get_username())
+            log_bulk(self, request, f"{changed} dead inbox messages of error group {error_group}",
+                     f"Retry now from the admin: the whole error group {error_group} ({kind}), {changed} retried")
+            self.message_user(request, f"{changed} dead messages of group {error_group} retried.", messages.SUCCESS)
+            return HttpResponseRedirect(back)
+        count = cheap_count(rows)
+        return confirmation_page(request, self, {
+            "title": "Retry the whole group: are you sure?", "description": RETRY.description,
+            "scope": f"all {count} dead messages of error group {error_group} ({kind})", "count": count,
+            "sample": link_list(rows.order_by("-id")[:20], self.admin_site.name), "hidden": [(CONFIRM, "yes")],
+            "submit": "Yes, retry the whole group", "cancel_url": back})
+
+    # -- columns ------------------------------------------------------------------------------
+    @admin.display(description="message id")
+    def short_id(self, obj: InboxMessage) -> str:
+        return obj.message_id[:13]
+
+    @admin.display(description="status")
+    def status_badge(self, obj: InboxMessage) -> SafeString:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="age", ordering="id")
+    def age(self, obj: InboxMessage) -> str:
+        return age_since(obj.received_at)
+
+    @admin.display(description="next attempt")
+    def next_attempt(self, obj: InboxMessage) -> SafeString | str:
+        return next_attempt(obj.available_at) if obj.status == Status.WAITING else "—"
+
+    @admin.display(description="last error")
+    def error(self, obj: InboxMessage) -> SafeString | str:
+        text = f"{obj.error_type.rsplit('.', 1)[-1]}: {obj.error_message}" if obj.error_type else obj.error_message
+        return one_line(text)
+
+    # -- detail page --------------------------------------------------------------------------
+    @admin.display(description="payload")
+    def payload_pretty(self, obj: InboxMessage) -> SafeString:
+        return pretty_json(obj.payload)
+
+    @admin.display(description="headers")
+    def headers_pretty(self, obj: InboxMessage) -> SafeString:
+        return pretty_json(obj.headers)
+
+    @admin.display(description="error group")
+    def error_group_link(self, obj: InboxMessage) -> SafeString | str:
+        if not obj.error_group:
+            return ""
+        url = reverse(f"{self.admin_site.name}:inbox_inboxmessage_changelist")
+        return format_html('<a href="{}?error_group={}">{}</a>', url, obj.error_group, obj.error_group)
+
+    @admin.display(description="traceback")
+    def traceback_pre(self, obj: InboxMessage) -> SafeString | str:
+        return preformatted(obj.traceback)
+
+    @admin.display(description="attempts and operator actions")
+    def history_table(self, obj: InboxMessage) -> SafeString | str:
+        return history_table(obj.history)
+
+    @admin.display(description="caused by")
+    def caused_by(self, obj: InboxMessage) -> SafeString | str:
+        return link_list(cause(obj.causation_id), self.admin_site.name)
+
+    @admin.display(description="sent by this service's outbox")
+    def sent_as(self, obj: InboxMessage) -> SafeString | str:
+        return link_list(outbox_row(obj.message_id), self.admin_site.name)
+
+    @admin.display(description="same message, other handlers")
+    def other_handlers(self, obj: InboxMessage) -> SafeString | str:
+        return link_list([row for row in received(obj.message_id) if row.pk != obj.pk], self.admin_site.name)
+
+    @admin.display(description="messages it caused")
+    def caused_messages(self, obj: InboxMessage) -> SafeString | str:
+        return link_list(caused(obj.message_id, obj.correlation_id), self.admin_site.name)
+
+    @admin.display(description="fault message")
+    def fault_message(self, obj: InboxMessage) -> SafeString | str:
+        return link_list(faults(obj.message_id, obj.correlation_id, inbox_settings.FAULT_SUFFIX), self.admin_site.name)

@@ -1,0 +1,56 @@
+"""Dead inbox messages grouped by how they failed, for the admin's "dead groups" page.
+
+A group is the ``error_group`` key: the same exception type raised from the same innermost frames
+(``inbox/failures.py``), so one bug gives one group however many messages it killed. The query reads
+dead rows only, through the partial index on ``error_group`` (dead rows are few compared with the
+done rows the table keeps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Count, Max, Min
+
+from inbox.models import InboxMessage
+
+#: Groups shown, largest first.
+LIMIT = 100
+
+
+@dataclass(frozen=True)
+class DeadGroup:
+    """One group of dead messages and one of them (the latest) as a sample."""
+
+    error_group: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    error_type: str
+    handler: str
+    handlers: int
+    sample: InboxMessage | None
+
+    @property
+    def short_type(self) -> str:
+        return self.error_type.rsplit(".", 1)[-1] or "(unknown)"
+
+
+def dead_groups(using: str = DEFAULT_DB_ALIAS, limit: int = LIMIT) -> list[DeadGroup]:
+    """The ``limit`` largest groups of dead messages, largest first ([] when nothing is dead)."""
+    rows = list(InboxMessage.objects.using(using).dead().order_by().values("error_group")
+                .annotate(n=Count("id"), first=Min("first_failed_at"), last=Max("last_failed_at"),
+                          type_name=Min("error_type"), handler_name=Min("handler"),
+                          handler_count=Count("handler", distinct=True), sample_id=Max("id"))
+                .order_by("-n", "-last")[:limit])
+    samples = InboxMessage.objects.using(using).in_bulk([row["sample_id"] for row in rows])
+    return [DeadGroup(error_group=row["error_group"], count=row["n"], first_seen=row["first"], last_seen=row["last"],
+                      error_type=row["type_name"], handler=row["handler_name"], handlers=row["handler_count"],
+                      sample=samples.get(row["sample_id"])) for row in rows]
+
+
+def dead_in_group(error_group: str, using: str = DEFAULT_DB_ALIAS) -> InboxMessage | None:
+    """The latest dead message of ``error_group`` (None when the group has no dead message left)."""
+    return InboxMessage.objects.using(using).dead().filter(error_group=error_group).order_by("-id").first()

@@ -1,0 +1,154 @@
+"""The outbox in the Django admin: read-only lists and pages, and the operator actions of
+``outbox/operations.py`` (retry, discard, replay), each behind its own permission."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.safestring import SafeString
+
+from outbox import operations
+from outbox.admin_actions import Operation, confirm_then_run, has_permission
+from outbox.admin_base import ReadOnlyMessageAdmin
+from outbox.admin_display import age_since, next_attempt, one_line, preformatted, pretty_json, status_badge
+from outbox.admin_filters import OutboxStuckFilter, TopicFilter
+from outbox.admin_related import cause, caused, link_list, received
+from outbox.admin_summary import Summary, outbox_summary
+from outbox.models import BreakerState, OutboxMessage, Status
+
+RETRY = Operation(
+    "retry", "Retry now", "retried",
+    "Dead and pending messages become due now, with their attempts reset; the relay publishes them on its "
+    "next round. Other messages are left as they are.",
+    eligible=lambda rows: rows.filter(status__in=[Status.DEAD, Status.PENDING]),
+    run=lambda rows, reason, actor: operations.retry(rows))
+DISCARD = Operation(
+    "discard", "Discard", "discarded",
+    "Pending and dead messages are kept but marked discarded, with your reason: they are never published. "
+    "A dead message no longer holds back the later messages of its key. Other messages are left as they are.",
+    eligible=lambda rows: rows.filter(status__in=[Status.DEAD, Status.PENDING]),
+    run=lambda rows, reason, actor: operations.discard(rows, reason), needs_reason=True)
+REPLAY = Operation(
+    "replay", "Replay", "replayed",
+    "Sent messages are published again with the same message id. Consumers' inboxes drop them as duplicates "
+    "unless their deduplication window has passed. Messages not sent are left as they are.",
+    eligible=lambda rows: rows.filter(status=Status.SENT),
+    run=lambda rows, reason, actor: operations.replay(rows))
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyMessageAdmin):
+    list_display = ("short_id", "status_badge", "topic", "key", "attempts", "age", "next_attempt", "error")
+    list_filter = ("status", OutboxStuckFilter, TopicFilter)
+    ordering = ("-created_at",)
+    sortable_by = ("age",)  # the only column with an index to sort by
+    search_fields = ("=id", "=key", "=correlation_id")  # shows the search box; the search is get_search_results
+    search_exact = ("id", "key", "correlation_id")
+    search_help_text = "Exact message id, ordering key or correlation id."
+    actions = ("retry", "discard", "replay")
+    operations = (RETRY, DISCARD, REPLAY)
+    fieldsets = (
+        (None, {"fields": ("id", "status", "topic", "key", "seq", "attempts", "created_at", "available_at",
+                           "sent_at", "expires_at", "lease_until", "lease_owner")}),
+        ("Message", {"fields": ("exchange", "routing_key", "correlation_id", "causation_id", "payload_pretty",
+                                "headers_pretty")}),
+        ("Last error", {"fields": ("last_error_full",)}),
+        ("Related messages", {"fields": ("caused_by", "caused_messages", "received_by")}),
+    )
+
+    def search_values(self, term: str) -> list[tuple[str, Any]]:
+        try:
+            return [("id", uuid.UUID(term)), ("key", term), ("correlation_id", term)]
+        except ValueError:
+            return [("key", term), ("correlation_id", term)]
+
+    def summary(self, request: HttpRequest) -> Summary:
+        return outbox_summary(self.get_queryset(request).db)
+
+    # -- actions ------------------------------------------------------------------------------
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return has_permission(self, request, "replay")
+
+    @admin.action(permissions=["retry"], description="Retry now (dead or pending: due now)")
+    def retry(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> HttpResponse | None:
+        return confirm_then_run(self, request, queryset, RETRY)
+
+    @admin.action(permissions=["discard"], description="Discard, with a reason (kept, never published)")
+    def discard(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> HttpResponse | None:
+        return confirm_then_run(self, request, queryset, DISCARD)
+
+    @admin.action(permissions=["replay"], description="Replay (publish a sent message again, same id)")
+    def replay(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> HttpResponse | None:
+        return confirm_then_run(self, request, queryset, REPLAY)
+
+    # -- columns ------------------------------------------------------------------------------
+    @admin.display(description="id", ordering="id")
+    def short_id(self, obj: OutboxMessage) -> str:
+        return str(obj.id)[:8]
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: OutboxMessage) -> SafeString:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, obj: OutboxMessage) -> str:
+        return age_since(obj.created_at)
+
+    @admin.display(description="next attempt", ordering="available_at")
+    def next_attempt(self, obj: OutboxMessage) -> SafeString | str:
+        return next_attempt(obj.available_at) if obj.status == Status.PENDING else "—"
+
+    @admin.display(description="last error")
+    def error(self, obj: OutboxMessage) -> SafeString | str:
+        return one_line(obj.last_error)
+
+    # -- detail page --------------------------------------------------------------------------
+    @admin.display(description="payload")
+    def payload_pretty(self, obj: OutboxMessage) -> SafeString:
+        return pretty_json(obj.payload)
+
+    @admin.display(description="headers")
+    def headers_pretty(self, obj: OutboxMessage) -> SafeString:
+        return pretty_json(obj.headers)
+
+    @admin.display(description="last error")
+    def last_error_full(self, obj: OutboxMessage) -> SafeString | str:
+        return preformatted(obj.last_error)
+
+    @admin.display(description="caused by")
+    def caused_by(self, obj: OutboxMessage) -> SafeString | str:
+        return link_list(cause(obj.causation_id), self.admin_site.name)
+
+    @admin.display(description="messages it caused")
+    def caused_messages(self, obj: OutboxMessage) -> SafeString | str:
+        return link_list(caused(str(obj.id), obj.correlation_id), self.admin_site.name)
+
+    @admin.display(description="received by (this service's inbox)")
+    def received_by(self, obj: OutboxMessage) -> SafeString | str:
+        return link_list(received(str(obj.id)), self.admin_site.name)
+
+
+@admin.register(BreakerState)
+class BreakerStateAdmin(admin.ModelAdmin):
+    """Circuit breakers as the relay and the inbox handlers last stored them (read-only)."""
+
+    list_display = ("name", "state", "failures", "changed_at", "short_reason")
+    list_filter = ("state",)
+    ordering = ("name",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="reason")
+    def short_reason(self, obj: BreakerState) -> SafeString | str:
+        return one_line(obj.reason)

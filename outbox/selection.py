@@ -1,0 +1,98 @@
+"""What an operator picked: filters shared by the replay and purge commands (and anything else that acts
+on many messages), turned into a queryset of outbox messages here and of inbox messages in
+``inbox/selection.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import DEFAULT_DB_ALIAS
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from outbox.exceptions import InvalidSelection
+from outbox.models import OutboxMessage, OutboxMessageQuerySet
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Filters that must all match; an empty tuple or None means "any". ``ids`` are wire message ids."""
+
+    ids: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    handlers: tuple[str, ...] = ()
+    error_groups: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no filter is set (the selection is every message)."""
+        return self == Selection()
+
+    def restrict(self, allowed: tuple[str, ...], action: str) -> tuple[str, ...]:
+        """The statuses to act on: the chosen ones, all of ``allowed`` when none was chosen.
+
+        Raises :class:`InvalidSelection` when a chosen status is not one ``action`` applies to.
+        """
+        wrong = [status for status in self.statuses if status not in allowed]
+        if wrong:
+            raise InvalidSelection(f"cannot {action} messages with status {', '.join(wrong)} "
+                                   f"(only {', '.join(allowed)})")
+        return self.statuses or allowed
+
+
+def parse_when(text: str, now: datetime | None = None) -> datetime:
+    """An ISO date or datetime (naive ones are in the current time zone), or an age such as ``90s``,
+    ``15m``, ``2h``, ``3d``, ``1w`` meaning that long before ``now``. Raises ValueError otherwise."""
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = float(relative.group(1)), _UNITS[relative.group(2)]
+        return (now or timezone.now()) - timedelta(**{unit: amount})
+    moment = _parse_absolute(text.strip())
+    if moment is None:
+        raise ValueError(f"bad date {text!r}: use an ISO datetime (2024-05-01T12:00) or an age like 2h or 3d")
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+
+
+def _parse_absolute(text: str) -> datetime | None:
+    try:
+        moment = parse_datetime(text)
+        day = None if moment else parse_date(text)
+    except ValueError:  # well formed but impossible, e.g. 2024-02-30
+        return None
+    if day is not None:
+        return datetime(day.year, day.month, day.day)
+    return moment
+
+
+def select_outbox(selection: Selection, using: str = DEFAULT_DB_ALIAS) -> OutboxMessageQuerySet:
+    """The outbox messages that match ``selection`` (every message for an empty one); time range on
+    ``created_at``. Raises :class:`InvalidSelection` for inbox-only filters or an id that is no UUID."""
+    if selection.handlers or selection.error_groups:
+        raise InvalidSelection("--handler and --error-group apply to inbox messages only")
+    queryset = OutboxMessage.objects.using(using).all()
+    filters = {"id__in": [_uuid(value) for value in selection.ids], "topic__in": selection.topics,
+               "key__in": selection.keys, "status__in": selection.statuses}
+    queryset = queryset.filter(**{name: values for name, values in filters.items() if values})
+    if selection.since is not None:
+        queryset = queryset.filter(created_at__gte=selection.since)
+    if selection.until is not None:
+        queryset = queryset.filter(created_at__lt=selection.until)
+    return queryset
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise InvalidSelection(f"outbox message ids are UUIDs, not {value!r}") from exc
