@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env(DEBUG=(bool, True))
@@ -26,6 +27,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "outbox",
     "inbox",
+    # The demo's services (docs/demo.md): each writes its model and its events in one transaction.
+    "demo_project.accounts",
+    "demo_project.hotel",
+    "demo_project.alerts",
+    "demo_project.mailprovider",
+    "demo_project.demo",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +68,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for the single writer instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
+
+def _mail_provider_default() -> str:
+    """The simulated mail provider keeps its own books: next to a SQLite database, in a file of its own (so its
+    writes never wait on, nor roll back with, the consumer's transaction); on PostgreSQL, the same database
+    reached through a second connection."""
+    default = DATABASES["default"]
+    if default["ENGINE"] != "django.db.backends.sqlite3":
+        return str(env("DATABASE_URL"))
+    path = Path(str(default["NAME"]))
+    return f"sqlite:///{path.with_name(f'{path.stem}-mailprovider.sqlite3')}"
+
+
+DATABASES["mail_provider"] = env.db("MAIL_PROVIDER_DATABASE_URL", default=_mail_provider_default())
+if DATABASES["mail_provider"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["mail_provider"].setdefault("OPTIONS", {})["timeout"] = 20
+DATABASE_ROUTERS = ["demo_project.mailprovider.router.MailProviderRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -76,6 +100,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
     # The sweep under the after-commit wake-ups: whatever they missed goes out within seconds.
     "outbox-sweep": {"task": "outbox.relay", "schedule": 5.0},
+    # Retention, daily at night: old sent outbox messages and old inbox rows (the dedup window) go.
+    "outbox-purge": {"task": "outbox.purge", "schedule": crontab(hour=3, minute=15)},
+    "inbox-purge": {"task": "inbox.purge", "schedule": crontab(hour=3, minute=45)},
 }
 
 OUTBOX_BROKER_URL = BROKER_URL
