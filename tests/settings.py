@@ -13,3 +13,5 @@ import os  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
     DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_{DATABASES['default']['NAME']}_{os.getpid()}"  # noqa: F405
+    # The demo's mail provider reaches the same database through a second connection: mirror it in tests.
+    DATABASES["mail_provider"]["TEST"] = {"MIRROR": "default"}  # noqa: F405

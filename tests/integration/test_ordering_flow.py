@@ -186,13 +186,13 @@ def test_skip_stale__older_message_of_key_recorded_skipped(handlers, inbox_queue
     assert list(Effect.objects.values_list("message_id", flat=True)) == [newer]
 
 
-def test_breaker__downstream_failing_100_times__opens_and_recovers_without_dead_messages(handlers, inbox_queue):
-    downstream = {"failures_left": 100, "calls": 0}
+def test_breaker__downstream_down_for_100_messages__opens_and_recovers_without_dead_messages(
+        handlers, inbox_queue):
+    downstream = {"down": True, "calls": 0}
 
     def send_mail(to: str) -> None:
         downstream["calls"] += 1
-        if downstream["failures_left"] > 0:
-            downstream["failures_left"] -= 1
+        if downstream["down"]:
             raise ConnectionError("mail API unavailable")
 
     @handlers("users.*", name="mailer", immediate_retries=1, delayed_retries=3, backoff="constant",
@@ -207,15 +207,17 @@ def test_breaker__downstream_failing_100_times__opens_and_recovers_without_dead_
 
     consumer = InboxConsumer()
     _bind(consumer)
-    with override_settings(INBOX_BREAKER_FAILURES=3, INBOX_BREAKER_COOLDOWN=0.1, INBOX_BREAKER_COOLDOWN_CAP=0.4):
+    with override_settings(INBOX_BREAKER_FAILURES=3, INBOX_BREAKER_COOLDOWN=0.5, INBOX_BREAKER_COOLDOWN_CAP=2.0):
         outbox.publish_many(outbox.OutgoingMessage("users.registered", {"email": f"u{n}@example.com"})
-                            for n in range(30))
-        _drive(consumer, lambda: Effect.objects.filter(handler="audit").count() == 30)
+                            for n in range(100))
+        # The outage: every message would fail; the other handler must not notice.
+        _drive(consumer, lambda: Effect.objects.filter(handler="audit").count() == 100)
         assert BreakerState.objects.get(name="mailer").state in ("open", "half_open")
         calls_during_outage = downstream["calls"]
-        downstream["failures_left"] = 0  # the mail API recovers
-        _drive(consumer, lambda: Effect.objects.filter(handler="mailer").count() == 30, rounds=1000)
-    assert calls_during_outage < 30
+        downstream["down"] = False  # the mail API recovers
+        _drive(consumer, lambda: Effect.objects.filter(handler="mailer").count() == 100, rounds=2000)
+    assert calls_during_outage < 25  # far fewer than the 100 messages reached the failing API
     assert not InboxMessage.objects.filter(status=Status.DEAD).exists()
     assert BreakerState.objects.get(name="mailer").state == "closed"
-    assert Effect.objects.values("handler", "message_id").distinct().count() == 60
+    assert Effect.objects.values("handler", "message_id").distinct().count() == 200
+    assert Effect.objects.count() == 200
