@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from django.db import DatabaseError, close_old_connections
@@ -36,14 +35,16 @@ class RelayWorker:
     def run(self) -> None:
         logger.info("outbox relay started", extra={"action": "relay_start"})
         try:
+            recheck = False
             while not self.stop.is_set():
                 pause = self._round()
                 if self.stop.is_set():
                     break
-                if self.waiter.wait(pause):
-                    # Woken by a commit: wait one throttle window so commits whose NOTIFY the
-                    # throttle swallowed are in the next drain too.
-                    time.sleep(outbox_settings.NOTIFY_THROTTLE)
+                if recheck:
+                    # Drained at once after a wake-up; drain again one throttle window later, so that
+                    # commits whose NOTIFY the producers' throttle swallowed do not wait for the poll.
+                    pause = min(pause, outbox_settings.NOTIFY_THROTTLE)
+                recheck = self.waiter.wait(pause)
         finally:
             self.waiter.close()
             self.relay.close()

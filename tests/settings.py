@@ -3,6 +3,9 @@
 from demo_project.settings import *  # noqa: F403
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
+# Tests open connections in threads and subprocesses: close them after each use so the test
+# database can be dropped at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # Fast retries in tests; individual tests override what they measure.
 INBOX_BACKOFF_BASE = 0.05
 INBOX_BACKOFF_CAP = 0.2
