@@ -113,10 +113,12 @@ class InboxConsumer:
                     consumer.cancel()
 
     def _loop(self, connection: Connection, once: bool, idle_timeout: float) -> None:
+        ran = 0
         while not self.stop.is_set():
             close_old_connections()
-            received = self._drain(connection, idle_timeout if once else min(idle_timeout,
-                                                                             inbox_settings.POLL_INTERVAL))
+            # Retries still in hand (the last round hit its budget): look at the queue without waiting.
+            wait = idle_timeout if once else min(idle_timeout, inbox_settings.POLL_INTERVAL)
+            received = self._drain(connection, 0.0 if ran >= inbox_settings.RETRY_BATCH else wait)
             ran = self._run_retries()
             if once and not received and not ran:
                 return
