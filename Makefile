@@ -6,7 +6,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: demo test lint typecheck migrations-check bench bench-quick chaos clean
+.PHONY: demo test lint typecheck migrations-check bench bench-quick chaos chaos-small clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,5 +38,11 @@ bench: $(VENV)/.installed  ## full benchmark on PostgreSQL + RabbitMQ; writes do
 bench-quick: $(VENV)/.installed
 	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m bench --quick $(BENCH_ARGS)
 
+chaos: $(VENV)/.installed  ## fault-injection run (kills, crash points, broker and database restarts); docs/reliability.md
+	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m chaos $(CHAOS_ARGS)
+
+chaos-small: $(VENV)/.installed  ## the same with ~2,000 messages and every kind of fault at least once (CI, < 4 min)
+	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m chaos --small $(CHAOS_ARGS)
+
 clean:
-	rm -rf $(VENV) demo.sqlite3 .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo.sqlite3 demo-mailprovider.sqlite3 .mypy_cache .ruff_cache

@@ -1,0 +1,147 @@
+"""The run's own world: the ``outbox_chaos`` database (recreated and migrated each run), the ``chaos-*``
+exchange and queues (deleted and declared again), a run directory for logs and producer files, and the
+environment every child process gets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
+DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
+DATABASE = "outbox_chaos"
+SETTINGS = "chaos.settings"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class World:
+    """Where this run lives."""
+
+    server_url: str  # the server's maintenance database (faults and set-up connect here)
+    database_url: str
+    broker_url: str
+    run_dir: Path
+
+    def child_env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(DJANGO_SETTINGS_MODULE=SETTINGS, DATABASE_URL=self.database_url, BROKER_URL=self.broker_url,
+                   CHAOS_RUN_DIR=str(self.run_dir), PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING", **extra)
+        return env
+
+    def file(self, name: str) -> Path:
+        return self.run_dir / name
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def prepare() -> World:
+    """Recreate the database, migrate it, set Django up on it in this process, reset the broker topology."""
+    source = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    world = World(server_url=_with_database(source, "postgres"), database_url=_with_database(source, DATABASE),
+                  broker_url=os.environ.get("BROKER_URL", DEFAULT_BROKER_URL),
+                  run_dir=Path(tempfile.mkdtemp(prefix="chaos-")))
+    _recreate_database(world.server_url)
+    os.environ.update(DJANGO_SETTINGS_MODULE=SETTINGS, DATABASE_URL=world.database_url, BROKER_URL=world.broker_url)
+    subprocess.run([sys.executable, "-m", "django", "migrate", "--verbosity", "0"], cwd=REPO, check=True,
+                   env=world.child_env())
+    import django
+
+    django.setup()
+    _reset_topology(world.broker_url)
+    return world
+
+
+def _recreate_database(server_url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+
+
+def _reset_topology(broker_url: str) -> None:
+    """Delete what an earlier run left, then declare the inbox's queues and bindings (before any relay
+    publishes: the relay publishes with ``mandatory``, and an unroutable message would be retried)."""
+    from kombu import Connection
+
+    from inbox.conf import inbox_settings
+    from inbox.consumer import queues_for
+    from inbox.registry import registry
+    from outbox.conf import outbox_settings
+
+    queues = queues_for(registry, inbox_settings.QUEUE, outbox_settings.EXCHANGE)
+    with Connection(broker_url) as conn:
+        channel = conn.default_channel
+        for queue, _ in queues:
+            channel.queue_delete(queue.name)
+        channel.exchange_delete(outbox_settings.EXCHANGE)
+        for queue, _ in queues:
+            queue(channel).declare()
+
+
+def _queues() -> list[tuple[Any, bool]]:
+    from inbox.conf import inbox_settings
+    from inbox.consumer import queues_for
+    from inbox.registry import registry
+    from outbox.conf import outbox_settings
+
+    return queues_for(registry, inbox_settings.QUEUE, outbox_settings.EXCHANGE)
+
+
+def queue_depth() -> int:
+    """Messages ready in the inbox's queues (unacknowledged ones are not counted)."""
+    from kombu import Connection
+
+    from outbox.conf import outbox_settings
+
+    with Connection(outbox_settings.BROKER_URL) as conn:
+        return sum(queue(conn.default_channel).queue_declare(passive=True).message_count for queue, _ in _queues())
+
+
+def queued_uids() -> dict[bool, set[str]]:
+    """The uids of the messages still in the inbox's queues, by queue (ordered or not), read without an ack:
+    closing the channel puts them all back. Call it once no consumer runs."""
+    from kombu import Connection
+
+    from outbox.conf import outbox_settings
+
+    found: dict[bool, set[str]] = {False: set(), True: set()}
+    with Connection(outbox_settings.BROKER_URL) as conn:
+        channel: Any = conn.channel()
+        for queue, ordered in _queues():
+            while (message := channel.basic_get(queue.name, no_ack=False)) is not None:
+                found[ordered].add(str(json.loads(message.body)["uid"]))
+    return found
+
+
+def sql(statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Run one statement on the run's database and close the connection again: the harness holds no
+    connection open while faults terminate backends and restart the server."""
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        connection.close()
+
+
+def read_lines(paths: list[Path]) -> list[str]:
+    """The lines of every file that exists (a process killed mid-write leaves at most a partial last line)."""
+    lines: list[str] = []
+    for path in paths:
+        if path.exists():
+            lines += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return lines
