@@ -3,6 +3,7 @@ docs/reliability.md, and exits non-zero on FAIL."""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from chaos import harness, log, report
@@ -11,6 +12,8 @@ from chaos.config import parse_args
 
 def main() -> int:
     config = parse_args()
+    # SIGTERM ends the run as Ctrl-C does: processes stopped, RabbitMQ and PostgreSQL brought back.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = harness.run(config)
     report.print_summary(result)
     if config.write_docs:
