@@ -112,6 +112,8 @@ OUTBOX_BROKER_URL = BROKER_URL
 OUTBOX_SOURCE = "/demo-project"
 OUTBOX_CELERY_ON_COMMIT = env.bool("OUTBOX_CELERY_ON_COMMIT", default=False)
 INBOX_QUEUE = env("INBOX_QUEUE", default="demo-project")
+# /metrics/ (demo_project/urls.py) answers staff users, and Prometheus when it sends this bearer token.
+OUTBOX_METRICS_TOKEN = env("OUTBOX_METRICS_TOKEN", default=None)
 
 LOGGING = {
     "version": 1,

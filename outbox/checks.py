@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.db import connections, router
 
 from outbox.conf import outbox_settings
@@ -77,3 +77,23 @@ def check_database(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     return [Error(f"The outbox database ({connection.vendor}) has no SELECT ... FOR UPDATE SKIP LOCKED.",
                   hint="Relays would publish the same messages; use PostgreSQL 9.5+ (or MySQL 8+).",
                   id="outbox.E006")]
+
+
+#: Shorter metrics tokens draw a warning: a token is a password that scrapers send on every request.
+MIN_TOKEN_LENGTH = 16
+
+
+@register("outbox")
+def check_metrics_token(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    token = outbox_settings.METRICS_TOKEN
+    if token is None or token == "":
+        return []  # no token: only staff users may read the metrics view
+    if not isinstance(token, str):
+        return [Error(f"OUTBOX_METRICS_TOKEN must be a string, not {type(token).__name__}.",
+                      hint="Set it to a random string (e.g. secrets.token_urlsafe(32)), or to None to let only "
+                           "staff users read the metrics view.", id="outbox.E003")]
+    if len(token) < MIN_TOKEN_LENGTH:
+        return [Warning(f"OUTBOX_METRICS_TOKEN is shorter than {MIN_TOKEN_LENGTH} characters.",
+                        hint="A short token can be guessed: use a random one of 32 characters or more, e.g. "
+                             "python -c 'import secrets; print(secrets.token_urlsafe(32))'.", id="outbox.W001")]
+    return []

@@ -51,6 +51,10 @@ DEFAULTS: dict[str, Any] = {
     "STUCK_AFTER": 300.0,
     # Retention: sent messages older than this many days are purged by outbox_purge.
     "RETENTION_DAYS": 7.0,
+    # Bearer token that lets a scraper read the ``outbox.views.metrics`` view (``Authorization: Bearer
+    # <token>``); logged-in active staff users may read it too. None: staff users only. Keep it secret,
+    # at least 16 characters (a system check warns about shorter ones).
+    "METRICS_TOKEN": None,
 }
 
 
@@ -95,6 +99,7 @@ class OutboxSettings(AppSettings):
     BREAKER_RESET_CAP: float
     STUCK_AFTER: float
     RETENTION_DAYS: float
+    METRICS_TOKEN: str | None
 
     @property
     def BROKER_URL(self) -> str | None:  # noqa: N802 - mirrors the setting's name

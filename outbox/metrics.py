@@ -189,9 +189,12 @@ def render() -> tuple[bytes, str]:
     return prometheus_client.generate_latest(registry()), prometheus_client.CONTENT_TYPE_LATEST
 
 
-def serve(port: int, addr: str = "0.0.0.0") -> tuple[Any, threading.Thread]:
+def serve(port: int, addr: str = "127.0.0.1") -> tuple[Any, threading.Thread]:
     """Serve the metrics on ``http://addr:port/`` from a daemon thread; returns (server, thread) so that a
-    caller may ``server.shutdown()``. Raises ImportError without prometheus, OSError when the port is taken."""
+    caller may ``server.shutdown()``. Raises ImportError without prometheus, OSError when the port is taken.
+
+    The server asks for no credentials: it listens on the loopback interface unless ``addr`` says
+    otherwise, and on any other address every client that reaches it can read the metrics."""
     source = registry()
     exposed = prometheus_client.CollectorRegistry(auto_describe=False)
     exposed.register(_ClosingCollector(source))

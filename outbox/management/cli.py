@@ -160,15 +160,35 @@ def report_purge(stdout: OutputWrapper, app: str, count: int, options: dict[str,
         stdout.write(f"deleted {count} {app} message(s)")
 
 
-def serve_metrics(port: int | None, stdout: OutputWrapper) -> None:
-    """``--metrics-port``: serve Prometheus metrics from this process (nothing when ``port`` is None).
-    Raises CommandError without prometheus_client or when the port cannot be bound."""
+#: Where ``--metrics-port`` listens unless ``--metrics-host`` says otherwise: this machine only.
+METRICS_HOST = "127.0.0.1"
+
+
+def add_metrics_arguments(parser: CommandParser) -> None:
+    """``--metrics-port --metrics-host`` of the long-running workers (relay, consumer)."""
+    parser.add_argument("--metrics-port", type=positive_int, default=None, metavar="PORT",
+                        help="Serve Prometheus metrics on this port (needs prometheus_client).")
+    parser.add_argument("--metrics-host", default=None, metavar="ADDR",
+                        help=f"Address the metrics server listens on (default {METRICS_HOST}, this machine "
+                             "only). It asks for no credentials: any client that reaches another address "
+                             "(0.0.0.0: every interface) can read the metrics.")
+
+
+def serve_metrics(options: dict[str, Any], stdout: OutputWrapper) -> None:
+    """``--metrics-port`` and ``--metrics-host``: serve Prometheus metrics from this process (nothing when
+    no port was given). Raises CommandError for a host without a port, without prometheus_client, or when
+    the address cannot be bound."""
+    port, host = options["metrics_port"], options["metrics_host"]
     if port is None:
+        if host is not None:
+            raise CommandError("--metrics-host needs --metrics-port")
         return
     from outbox import metrics
 
+    host = host or METRICS_HOST
     try:
-        metrics.serve(port)
+        metrics.serve(port, host)
     except (ImportError, OSError) as exc:
-        raise CommandError(f"cannot serve metrics on port {port}: {exc}") from exc
-    stdout.write(f"metrics on http://0.0.0.0:{port}/metrics")
+        raise CommandError(f"cannot serve metrics on {host} port {port}: {exc}") from exc
+    shown = f"[{host}]" if ":" in host else host
+    stdout.write(f"metrics on http://{shown}:{port}/metrics")

@@ -21,9 +21,12 @@ from inbox.processing import Processor
 from outbox import metrics
 from outbox.models import OutboxMessage, Status
 from outbox.relay import Relay
+from tests.admin_support import staff
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+TOKEN = "integration-metrics-token-0123456789"
 
 
 def sample(name: str, **labels: str) -> float:
@@ -48,8 +51,8 @@ def servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     started: list[Any] = []
     real = metrics.serve
 
-    def serve(port: int, addr: str = "0.0.0.0") -> Any:
-        server, thread = real(port, "127.0.0.1")
+    def serve(port: int, addr: str = "127.0.0.1") -> Any:
+        server, thread = real(port, addr)
         started.append(server)
         return server, thread
 
@@ -60,7 +63,8 @@ def servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
         server.server_close()
 
 
-def test_metrics_view__after_publish_and_relay__counters_and_gauges(client, bound_queue, topic):
+def test_metrics_view__after_publish_and_relay__counters_and_gauges(client, bound_queue, topic, settings):
+    settings.OUTBOX_METRICS_TOKEN = TOKEN
     queue = bound_queue()
     with transaction.atomic():
         outbox.publish(topic, {"n": 1})
@@ -68,7 +72,7 @@ def test_metrics_view__after_publish_and_relay__counters_and_gauges(client, boun
     outbox.publish(f"{topic}.later", {"n": 3}, delay=3600)
     Relay().drain()
     assert len(queue.take(2)) == 2
-    response = client.get("/metrics/")
+    response = client.get("/metrics/", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()
@@ -77,6 +81,25 @@ def test_metrics_view__after_publish_and_relay__counters_and_gauges(client, boun
     assert "outbox_pending_messages 1.0" in text
     assert "outbox_oldest_pending_age_seconds" in text and "outbox_dead_messages 0.0" in text
     assert "inbox_waiting_messages 0.0" in text and "outbox_stuck_messages 0.0" in text
+
+
+def test_metrics_view__anonymous__refused_without_metrics(client, settings):
+    settings.OUTBOX_METRICS_TOKEN = None
+    response = client.get("/metrics/")
+    assert response.status_code == 403
+    assert b"outbox_" not in response.content
+    settings.OUTBOX_METRICS_TOKEN = TOKEN
+    response = client.get("/metrics/", HTTP_AUTHORIZATION="Bearer wrong-token-of-some-length")
+    assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Bearer")
+    assert b"outbox_" not in response.content
+
+
+def test_metrics_view__logged_in_staff_user__served(client, settings):
+    settings.OUTBOX_METRICS_TOKEN = None
+    client.force_login(staff())
+    response = client.get("/metrics/")
+    assert response.status_code == 200
+    assert "outbox_pending_messages" in response.content.decode()
 
 
 def test_published__rolled_back__not_counted(topic):
@@ -125,7 +148,9 @@ def test_outbox_relay__metrics_port__serves_counters_and_database_gauges(servers
     port = free_port()
     out = io.StringIO()
     call_command("outbox_relay", "--once", "--metrics-port", str(port), stdout=out)
-    assert f"metrics on http://0.0.0.0:{port}/metrics" in out.getvalue()
+    assert f"metrics on http://127.0.0.1:{port}/metrics" in out.getvalue()
+    [server] = servers
+    assert server.server_address[0] == "127.0.0.1"  # this machine only, unless --metrics-host says otherwise
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     assert f'outbox_relayed_total{{topic="{topic}"}} 1.0' in text
@@ -141,10 +166,23 @@ def test_inbox_consume__metrics_port__serves_metrics(servers, handlers, inbox_qu
         assert "inbox_waiting_messages" in response.read().decode()
 
 
+def test_metrics_host__another_address__served_there_only(servers, handlers, inbox_queue):
+    handlers("metrics.none")(lambda message: None)
+    port = free_port()
+    out = io.StringIO()
+    call_command("inbox_consume", "--once", "--idle-timeout", "0.1", "--metrics-port", str(port),
+                 "--metrics-host", "127.0.0.2", stdout=out)
+    assert f"metrics on http://127.0.0.2:{port}/metrics" in out.getvalue()
+    with urllib.request.urlopen(f"http://127.0.0.2:{port}/metrics", timeout=5) as response:
+        assert "inbox_waiting_messages" in response.read().decode()
+    with pytest.raises(OSError):  # noqa: PT011 - refused: nothing listens on 127.0.0.1
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+
+
 def test_metrics_port__taken__command_error():
     with socket.socket() as taken:
-        taken.bind(("0.0.0.0", 0))  # the address the metrics server binds
+        taken.bind(("127.0.0.1", 0))  # the address the metrics server binds by default
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(CommandError, match=f"cannot serve metrics on port {port}"):
+        with pytest.raises(CommandError, match=f"cannot serve metrics on 127.0.0.1 port {port}"):
             call_command("outbox_relay", "--once", "--metrics-port", str(port), stdout=io.StringIO())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.core.checks import Error, run_checks
+from django.core.checks import Error, Warning, run_checks
 from django.test import override_settings
 
 from outbox.conf import DEFAULTS
@@ -63,3 +63,27 @@ def test_checks__several_bad_values__one_error_each():
     assert sorted(e.msg.split(" ")[0] for e in errors) == [
         "OUTBOX_BATCH_SIZE", "OUTBOX_CONFIRM_TIMEOUT", "OUTBOX_MAX_ATTEMPTS"]
     assert {e.id for e in errors} == {"outbox.E003"}
+
+
+@pytest.mark.parametrize("token", ["x" * 15, "short", "a"])
+def test_checks__metrics_token_shorter_than_16__warning_with_a_hint(token):
+    with override_settings(OUTBOX_METRICS_TOKEN=token):
+        messages = outbox_errors()
+    assert [m.id for m in messages] == ["outbox.W001"]
+    [warning] = messages
+    assert isinstance(warning, Warning) and not isinstance(warning, Error)
+    assert "OUTBOX_METRICS_TOKEN" in warning.msg and "16" in warning.msg
+    assert "secrets.token_urlsafe" in warning.hint
+
+
+@pytest.mark.parametrize("token", [None, "", "x" * 16, "0123456789abcdef0123456789abcdef"])
+def test_checks__metrics_token_absent_empty_or_long_enough__no_message(token):
+    with override_settings(OUTBOX_METRICS_TOKEN=token):
+        assert outbox_errors() == []
+
+
+def test_checks__metrics_token_not_a_string__error():
+    with override_settings(OUTBOX_METRICS_TOKEN=12345678901234567890):
+        [error] = outbox_errors()
+    assert error.id == "outbox.E003" and isinstance(error, Error)
+    assert "OUTBOX_METRICS_TOKEN" in error.msg and error.hint

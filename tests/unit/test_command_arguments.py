@@ -16,8 +16,8 @@ COMMANDS = {
     ("inbox", "inbox_purge"): ["--older-than", "--include-dead", "--topic", "--handler", "--dry-run",
                                "--batch-size", "INBOX_RETENTION_DAYS"],
     ("outbox", "messaging_status"): ["--json", "--fail-if-stuck", "--database"],
-    ("outbox", "outbox_relay"): ["--metrics-port"],
-    ("inbox", "inbox_consume"): ["--metrics-port"],
+    ("outbox", "outbox_relay"): ["--metrics-port", "--metrics-host", "127.0.0.1"],
+    ("inbox", "inbox_consume"): ["--metrics-port", "--metrics-host", "127.0.0.1"],
 }
 
 
@@ -44,6 +44,8 @@ def test_help__lists_every_option(app, name):
     pytest.param(["inbox_purge", "--older-than", "soon"], "0 or more, not 'soon'", id="age-not-a-number"),
     pytest.param(["outbox_relay", "--once", "--metrics-port", "0"], "at least 1", id="relay-metrics-port"),
     pytest.param(["inbox_consume", "--once", "--metrics-port", "x"], "at least 1", id="consume-metrics-port"),
+    pytest.param(["outbox_relay", "--once", "--metrics-host", "0.0.0.0"], "--metrics-host needs --metrics-port",
+                 id="relay-metrics-host-without-port"),
 ])
 def test_bad_arguments__command_error_with_message(args, message):
     with pytest.raises(CommandError, match=message):

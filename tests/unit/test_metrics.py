@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 from prometheus_client import REGISTRY
 
 from outbox import metrics, views
@@ -44,7 +44,9 @@ def test_without_prometheus_client__every_call_is_a_no_op_and_the_view_says_so(m
     assert sample("outbox_published_total", topic=topic) == 0.0
     with pytest.raises(ImportError, match="pip install"):
         metrics.registry()
-    response = views.metrics(RequestFactory().get("/metrics/"))
+    request = RequestFactory().get("/metrics/", HTTP_AUTHORIZATION="Bearer a-token-of-twenty-chars")
+    with override_settings(OUTBOX_METRICS_TOKEN="a-token-of-twenty-chars"):
+        response = views.metrics(request)
     assert response.status_code == 501
 
 

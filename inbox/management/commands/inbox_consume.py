@@ -12,7 +12,7 @@ from inbox.conf import inbox_settings
 from inbox.consumer import InboxConsumer
 from inbox.exceptions import InboxError
 from inbox.registry import registry
-from outbox.management.cli import positive_int, serve_metrics
+from outbox.management.cli import add_metrics_arguments, serve_metrics
 
 
 class Command(BaseCommand):
@@ -27,8 +27,7 @@ class Command(BaseCommand):
                             help=f"Unacknowledged messages in hand (default INBOX_PREFETCH={inbox_settings.PREFETCH}).")
         parser.add_argument("--idle-timeout", type=float, default=1.0,
                             help="With --once: seconds without a delivery that count as an empty queue.")
-        parser.add_argument("--metrics-port", type=positive_int, default=None,
-                            help="Serve Prometheus metrics on this port (needs prometheus_client).")
+        add_metrics_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not registry.all():
@@ -36,7 +35,7 @@ class Command(BaseCommand):
                                "handlers.py")
         if options["prefetch"] is not None and options["prefetch"] < 1:
             raise CommandError("--prefetch must be at least 1")
-        serve_metrics(options["metrics_port"], self.stdout)
+        serve_metrics(options, self.stdout)
         stop = threading.Event()
         if not options["once"]:
             for signum in (signal.SIGTERM, signal.SIGINT):

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, OutboxError
 from outbox.listener import waiter_for
-from outbox.management.cli import positive_int, serve_metrics
+from outbox.management.cli import add_metrics_arguments, serve_metrics
 from outbox.relay import Relay, RelayResult
 from outbox.worker import RelayWorker
 
@@ -29,11 +29,10 @@ class Command(BaseCommand):
                                  f"{outbox_settings.POLL_INTERVAL}).")
         parser.add_argument("--no-listen", action="store_true", help="Poll only; do not LISTEN on PostgreSQL.")
         parser.add_argument("--database", default="default", help="Database alias of the outbox.")
-        parser.add_argument("--metrics-port", type=positive_int, default=None,
-                            help="Serve Prometheus metrics on this port (needs prometheus_client).")
+        add_metrics_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        serve_metrics(options["metrics_port"], self.stdout)
+        serve_metrics(options, self.stdout)
         relay = Relay(using=options["database"], batch_size=options["batch_size"])
         if options["once"]:
             self._once(relay)
