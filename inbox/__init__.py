@@ -5,9 +5,10 @@ The public API is imported lazily so that ``import inbox`` works before the app 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from inbox.exceptions import BusinessError, InboxError
+from outbox.exports import lazy_exports
 
 if TYPE_CHECKING:
     from inbox.celery_tasks import IdempotentTask, idempotent_task
@@ -16,17 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BusinessError", "IdempotentTask", "InboxError", "Message", "handler", "idempotent_task"]
 
-_LAZY = {
+__getattr__ = lazy_exports(__name__, {
     "handler": "inbox.registry",
     "Message": "inbox.message",
     "IdempotentTask": "inbox.celery_tasks",
     "idempotent_task": "inbox.celery_tasks",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'inbox' has no attribute {name!r}")
+})

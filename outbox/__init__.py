@@ -7,7 +7,9 @@ messages to RabbitMQ with publisher confirms. The public API is imported lazily,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from outbox.exports import lazy_exports
 
 if TYPE_CHECKING:
     from outbox.celery_dispatch import send_task
@@ -15,17 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["OutgoingMessage", "publish", "publish_many", "send_task"]
 
-_LAZY = {
+__getattr__ = lazy_exports(__name__, {
     "publish": "outbox.publisher",
     "publish_many": "outbox.publisher",
     "OutgoingMessage": "outbox.publisher",
     "send_task": "outbox.celery_dispatch",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'outbox' has no attribute {name!r}")
+})
