@@ -103,27 +103,31 @@ def inbox_installed() -> bool:
 
 def outbox_status(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> OutboxStatus:
     """Counts, oldest pending age, recent dead and stuck messages of the outbox."""
-    now = now or timezone.now()
     messages = OutboxMessage.objects.using(using)
-    oldest = messages.pending().aggregate(oldest=Min("created_at"))["oldest"]
-    stuck_after = timedelta(seconds=outbox_settings.STUCK_AFTER)
-    return OutboxStatus(counts=counts_by_status(messages.all()), oldest_pending_age=_age(oldest, now),
-                        dead_last_hour=messages.dead().filter(available_at__gte=now - RECENT).count(),
-                        stuck=messages.stuck(now, stuck_after).count())
+    return OutboxStatus(*_table_status(messages, messages.pending(), arrived="created_at", died="available_at",
+                                       stuck_after=outbox_settings.STUCK_AFTER, now=now))
 
 
 def inbox_status(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> InboxStatus:
-    """Counts, oldest waiting age, recent dead and stuck messages of the inbox."""
+    """Counts, oldest waiting age (waiting and blocked rows), recent dead and stuck messages of the inbox."""
     from inbox.conf import inbox_settings
     from inbox.models import InboxMessage
 
-    now = now or timezone.now()
     messages = InboxMessage.objects.using(using)
-    oldest = messages.waiting().aggregate(oldest=Min("received_at"))["oldest"]
-    stuck_after = timedelta(seconds=inbox_settings.STUCK_AFTER)
-    return InboxStatus(counts=counts_by_status(messages.all()), oldest_waiting_age=_age(oldest, now),
-                       dead_last_hour=messages.dead().filter(last_failed_at__gte=now - RECENT).count(),
-                       stuck=messages.stuck(now, stuck_after).count())
+    return InboxStatus(*_table_status(messages, messages.waiting(), arrived="received_at", died="last_failed_at",
+                                      stuck_after=inbox_settings.STUCK_AFTER, now=now))
+
+
+def _table_status(messages: Any, unfinished: QuerySet[Any], *, arrived: str, died: str, stuck_after: float,
+                  now: datetime | None) -> tuple[dict[str, int], float | None, int, int]:
+    """The fields of :class:`OutboxStatus` and :class:`InboxStatus`, in their order, for one table's
+    manager ``messages``: counts by status; age of the oldest of ``unfinished`` by its ``arrived`` time
+    (None when there are none); dead messages whose ``died`` time is within the last hour; stuck messages."""
+    now = now or timezone.now()
+    oldest = unfinished.aggregate(oldest=Min(arrived))["oldest"]
+    dead_recently = messages.dead().filter(**{f"{died}__gte": now - RECENT}).count()
+    stuck = messages.stuck(now, timedelta(seconds=stuck_after)).count()
+    return counts_by_status(messages.all()), _age(oldest, now), dead_recently, stuck
 
 
 def dead_groups(using: str = DEFAULT_DB_ALIAS, limit: int = TOP_GROUPS) -> list[DeadGroup]:

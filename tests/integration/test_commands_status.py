@@ -98,6 +98,30 @@ def test_status__busy__counts_ages_dead_groups_breakers_and_stuck(busy):
 
 
 @pytest.mark.django_db
+def test_status__each_table_read_by_its_own_times():
+    """Outbox: oldest by created_at, recent dead by the last attempt's due time (available_at). Inbox: oldest
+    over waiting and blocked rows by received_at, recent dead by last_failed_at."""
+    outbox_message(Status.PENDING, minutes=45, available_at=timezone.now())
+    for _ in range(2):  # created long ago, last attempt due just now: recent
+        outbox_message(Status.DEAD, minutes=600, available_at=timezone.now() - timedelta(minutes=5))
+    outbox_message(Status.DEAD, minutes=1, available_at=timezone.now() - timedelta(hours=3))  # not recent
+    inbox_message(InboxStatus.WAITING, minutes=10)
+    inbox_message(InboxStatus.BLOCKED, minutes=90)
+    failed = timezone.now() - timedelta(minutes=5)
+    for _ in range(2):  # received long ago, died just now: recent
+        inbox_message(InboxStatus.DEAD, minutes=600, last_failed_at=failed)
+    inbox_message(InboxStatus.DEAD, minutes=1, last_failed_at=timezone.now() - timedelta(hours=3))
+    outbox, inbox = status.outbox_status(), status.inbox_status()
+    assert 45 * 60 <= outbox.oldest_pending_age < 46 * 60 and outbox.dead_last_hour == 2
+    assert 90 * 60 <= inbox.oldest_waiting_age < 91 * 60 and inbox.dead_last_hour == 2
+    later = timezone.now() + timedelta(hours=2)  # an explicit ``now``: ages and the last hour move with it
+    assert status.outbox_status(now=later).oldest_pending_age >= (2 * 60 + 45) * 60
+    assert status.outbox_status(now=later).dead_last_hour == 0
+    assert status.inbox_status(now=later).dead_last_hour == 0
+    assert status.inbox_status(now=later).stuck == 2  # both past INBOX_STUCK_AFTER (an hour) by then
+
+
+@pytest.mark.django_db
 def test_status_command__text__every_section(busy):
     text = run()
     assert "outbox: dead 2, pending 3, sent 1" in text
