@@ -8,7 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import Permission, User
+from django.db.models import Model
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from inbox.failures import describe
@@ -35,6 +37,19 @@ def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def change_url(row: Model) -> str:
+    """The admin page of one row (``/admin/<app>/<model>/<pk>/change/``)."""
+    return reverse(f"admin:{row._meta.app_label}_{row._meta.model_name}_change", args=[row.pk])
+
+
+def breadcrumbs(html: str) -> list[tuple[str, str]]:
+    """(href, text) of the links in a page's breadcrumbs, then ("", the page's own title)."""
+    match = re.search(r'<div class="breadcrumbs">(.*?)</div>', html, re.S)
+    assert match, "the page has no breadcrumbs"
+    links = re.findall(r'<a href="([^"]*)">([^<]*)</a>', match.group(1))
+    return [*links, ("", match.group(1).rsplit("&rsaquo;", 1)[-1].strip())]
 
 
 def outbox_message(**fields: Any) -> OutboxMessage:

@@ -15,6 +15,8 @@ from tests.admin_support import (
     DEAD_GROUPS,
     INBOX_LIST,
     action_choices,
+    breadcrumbs,
+    change_url,
     client_for,
     confirm_action,
     dead_inbox,
@@ -27,10 +29,6 @@ from tests.admin_support import (
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 VIEW = "inbox.view_inboxmessage"
-
-
-def detail(row: InboxMessage) -> str:
-    return f"{INBOX_LIST}{row.pk}/change/"
 
 
 @pytest.fixture
@@ -93,7 +91,7 @@ def test_search__exact_message_id_key_correlation(operator):
 # -- the detail page ------------------------------------------------------------------------------
 def test_detail__traceback_history_payload_and_headers(operator):
     row = dead_inbox(ValueError("total does not match"), payload={"total": "12.50"}, headers={"tenant": "acme"})
-    html = operator.get(detail(row)).content.decode()
+    html = operator.get(change_url(row)).content.decode()
     assert "Traceback (most recent call last)" in html and "in _handler" in html
     assert '<table class="msg-history">' in html and "total does not match" in html
     assert "{\n  &quot;total&quot;: &quot;12.50&quot;\n}" in html
@@ -109,7 +107,7 @@ def test_detail__links_to_fault_caused_messages_other_handlers_and_the_outbox_ro
                            causation_id=row.message_id)
     caused_inbox = inbox_message(correlation_id=row.correlation_id, causation_id=row.message_id)
     unrelated = outbox_message(topic="orders.placed.fault", correlation_id=str(uuid.uuid4()))
-    html = operator.get(detail(row)).content.decode()
+    html = operator.get(change_url(row)).content.decode()
     fault_section = html[html.index("Fault message"):]
     assert f"/admin/outbox/outboxmessage/{fault.pk}/change/" in fault_section
     assert f"/admin/inbox/inboxmessage/{caused_inbox.pk}/change/" in html
@@ -120,10 +118,10 @@ def test_detail__links_to_fault_caused_messages_other_handlers_and_the_outbox_ro
 
 def test_detail__read_only_and_buttons_follow_permissions(operator, viewer):
     row = dead_inbox(ValueError("x"))
-    html = operator.get(detail(row)).content.decode()
+    html = operator.get(change_url(row)).content.decode()
     assert 'name="op-retry"' in html and 'name="op-discard"' in html and 'name="_save"' not in html
-    assert 'name="op-retry"' not in viewer.get(detail(row)).content.decode()
-    assert operator.post(detail(row), {"status": "done"}).status_code == 403
+    assert 'name="op-retry"' not in viewer.get(change_url(row)).content.decode()
+    assert operator.post(change_url(row), {"status": "done"}).status_code == 403
     assert operator.post(f"{INBOX_LIST}{row.pk}/delete/", {"post": "yes"}).status_code == 403
     assert operator.get(f"{INBOX_LIST}add/").status_code == 403
 
@@ -197,6 +195,17 @@ def test_dead_groups__count_seen_type_handler_and_sample(operator):
     assert f"/admin/inbox/inboxmessage/{latest.pk}/change/" in html and "bad total 2" in html
     assert f"dead-groups/{first.error_group}/retry/" in html
     assert first.error_group in operator.get(INBOX_LIST).content.decode()  # linked from the changelist filter
+
+
+def test_dead_groups_and_confirmation__breadcrumbs_lead_back_to_the_list(operator):
+    row = dead_inbox(ValueError("x"))
+    trail = [("/admin/", "Home"), ("/admin/inbox/", "Inbox"), (INBOX_LIST, "Inbox messages")]
+    page = operator.get(DEAD_GROUPS).content.decode()
+    assert breadcrumbs(page) == [*trail, ("", "Dead inbox messages by error group")]
+    page = operator.post(f"{DEAD_GROUPS}{row.error_group}/retry/").content.decode()
+    assert breadcrumbs(page) == [*trail, ("", "Retry the whole group: are you sure?")]
+    page = run_action(operator, INBOX_LIST, "retry", [row.pk]).content.decode()
+    assert breadcrumbs(page) == [*trail, ("", "Retry now: are you sure?")]
 
 
 def test_dead_groups__retry_the_whole_group_after_confirmation(operator):

@@ -16,6 +16,8 @@ from outbox.models import BreakerState, OutboxMessage, Status
 from tests.admin_support import (
     OUTBOX_LIST,
     action_choices,
+    breadcrumbs,
+    change_url,
     client_for,
     confirm_action,
     dead_outbox,
@@ -29,9 +31,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 VIEW = "outbox.view_outboxmessage"
 
-
-def detail(message: OutboxMessage) -> str:
-    return f"{OUTBOX_LIST}{message.pk}/change/"
 
 
 @pytest.fixture
@@ -134,7 +133,7 @@ def test_sorting__only_by_age(operator):
 def test_detail__pretty_payload_headers_and_full_error(operator):
     message = dead_outbox(payload={"order": 7, "lines": [{"sku": "A"}]}, headers={"tenant": "acme"},
                           last_error="first line\nsecond line")
-    html = operator.get(detail(message)).content.decode()
+    html = operator.get(change_url(message)).content.decode()
     message.refresh_from_db()  # the key order jsonb keeps
     assert f'<pre class="msg-pre">{json.dumps(message.payload, indent=2)}</pre>'.replace('"', "&quot;").replace(
         "&quot;msg-pre&quot;", '"msg-pre"') in html
@@ -148,19 +147,19 @@ def test_detail__links_to_caused_messages_cause_and_inbox_rows(operator):
     caused = outbox_message(topic="invoices.issued", correlation_id=message.correlation_id,
                             causation_id=str(message.id))
     unrelated = outbox_message(topic="unrelated.topic")
-    html = operator.get(detail(message)).content.decode()
+    html = operator.get(change_url(message)).content.decode()
     assert f"/admin/outbox/outboxmessage/{caused.pk}/change/" in html
     assert f"/admin/inbox/inboxmessage/{received.pk}/change/" in html
     assert str(unrelated.pk) not in html
-    caused_page = operator.get(detail(caused)).content.decode()
+    caused_page = operator.get(change_url(caused)).content.decode()
     assert f"/admin/outbox/outboxmessage/{message.pk}/change/" in caused_page  # caused by
 
 
 def test_detail__read_only_with_operation_buttons_for_its_status(operator):
-    html = operator.get(detail(dead_outbox())).content.decode()
+    html = operator.get(change_url(dead_outbox())).content.decode()
     assert 'name="op-retry"' in html and 'name="op-discard"' in html and 'name="op-replay"' not in html
     assert 'name="_save"' not in html
-    sent_html = operator.get(detail(outbox_message(status=Status.SENT))).content.decode()
+    sent_html = operator.get(change_url(outbox_message(status=Status.SENT))).content.decode()
     assert 'name="op-replay"' in sent_html and 'name="op-retry"' not in sent_html
 
 
@@ -169,7 +168,7 @@ def test_read_only__no_add_change_or_delete_even_for_a_superuser():
     client = client_for(staff(superuser=True))
     message = dead_outbox(payload={"a": 1})
     assert client.get(f"{OUTBOX_LIST}add/").status_code == 403
-    assert client.post(detail(message), {"topic": "changed", "payload": "{}"}).status_code == 403
+    assert client.post(change_url(message), {"topic": "changed", "payload": "{}"}).status_code == 403
     assert client.post(f"{OUTBOX_LIST}{message.pk}/delete/", {"post": "yes"}).status_code == 403
     assert "delete_selected" not in action_choices(client.get(OUTBOX_LIST).content.decode())
     message.refresh_from_db()
@@ -181,7 +180,7 @@ def test_view_only__no_actions_offered_and_no_buttons(viewer):
     message = dead_outbox()
     assert viewer.get(OUTBOX_LIST).status_code == 200
     assert action_choices(viewer.get(OUTBOX_LIST).content.decode()) == set()
-    assert 'name="op-retry"' not in viewer.get(detail(message)).content.decode()
+    assert 'name="op-retry"' not in viewer.get(change_url(message)).content.decode()
 
 
 @pytest.mark.parametrize("action", ["retry", "discard", "replay"])
@@ -267,12 +266,18 @@ def test_all_matching_the_filter__acts_beyond_the_page_and_logs_once(operator):
     assert "60 outbox messages matching status__exact=dead, topic=orders.paid" in entry.object_repr
 
 
+def test_confirmation_page__breadcrumbs_lead_back_to_the_list(operator):
+    html = run_action(operator, OUTBOX_LIST, "discard", [dead_outbox().pk]).content.decode()
+    assert breadcrumbs(html) == [("/admin/", "Home"), ("/admin/outbox/", "Outbox"), (OUTBOX_LIST, "Outbox messages"),
+                                 ("", "Discard: are you sure?")]
+
+
 def test_button_on_the_detail_page__returns_there_after_confirmation(operator):
     message = dead_outbox()
-    page = run_action(operator, OUTBOX_LIST, "retry", [message.pk], _return_to=detail(message))
-    assert f'name="_return_to" value="{detail(message)}"' in page.content.decode()
-    response = confirm_action(operator, OUTBOX_LIST, "retry", [message.pk], _return_to=detail(message))
-    assert response.status_code == 302 and response["Location"] == detail(message)
+    page = run_action(operator, OUTBOX_LIST, "retry", [message.pk], _return_to=change_url(message))
+    assert f'name="_return_to" value="{change_url(message)}"' in page.content.decode()
+    response = confirm_action(operator, OUTBOX_LIST, "retry", [message.pk], _return_to=change_url(message))
+    assert response.status_code == 302 and response["Location"] == change_url(message)
     offsite = confirm_action(operator, OUTBOX_LIST, "retry", [message.pk], _return_to="https://evil.example/")
     assert offsite["Location"] == OUTBOX_LIST
 
