@@ -60,9 +60,10 @@ def _scaling(config: Config, broker_url: str, results: Results) -> None:
 
 
 def _inbox(config: Config, broker_url: str, results: Results) -> None:
-    from bench import inbox_hooks
+    from bench import inbox_hooks, inbox_rate
 
-    results.inbox = inbox_hooks.inbox_figures(config, broker_url)
+    results.inbox_rates = inbox_rate.measure(config, broker_url)
+    results.inbox = inbox_hooks.inbox_figures(results.inbox_rates)
 
 
 #: Cheap sections with goals first; growth after relay (it reuses the batch-500 runs).

@@ -11,6 +11,9 @@ QUICK_MESSAGES = 10_000
 BATCH_SIZES = (100, 250, 500, 1000)
 #: B_sync waits for each confirm: its rate does not depend on the count, so a sample is enough.
 SYNC_MESSAGES = 5_000
+#: Distinct messages of the inbox section per run (its x3 run consumes three times as many deliveries).
+FULL_INBOX_MESSAGES = 20_000
+QUICK_INBOX_MESSAGES = 5_000
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Config:
     retained: int
     sections: tuple[str, ...]
     command: str
+    inbox_messages: int = QUICK_INBOX_MESSAGES
 
     @property
     def mode(self) -> str:
@@ -60,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         retained=100_000 if args.quick else 1_000_000,
         sections=tuple(args.only),
         command=" ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
+        inbox_messages=min(messages, QUICK_INBOX_MESSAGES if args.quick else FULL_INBOX_MESSAGES),
     )
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 LATENCY_BARS = (("confirm", "commit->confirm"), ("receipt", "commit->receipt"))
 BAR_COLORS = ("#9ecae1", "#3182bd", "#fdae6b", "#e6550d")
+INBOX_COLORS = ("#a1d99b", "#31a354", "#756bb1")
 
 
 def plot(results: Results, path: Path, title: str) -> None:
@@ -22,9 +23,10 @@ def plot(results: Results, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (rate_ax, latency_ax) = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, (rate_ax, latency_ax, inbox_ax) = plt.subplots(1, 3, figsize=(17, 4.8))
     _relay_panel(rate_ax, results)
     _latency_panel(latency_ax, results)
+    _inbox_panel(inbox_ax, results)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -72,3 +74,26 @@ def _latency_panel(ax: Axes, results: Results) -> None:
     ax.set_ylabel("milliseconds (log)")
     ax.set_title("Latency at 200 msg/s")
     ax.legend(fontsize=7)
+
+
+def _inbox_panel(ax: Axes, results: Results) -> None:
+    """Median deliveries/s of the inbox consumer per mode (each run as a dot), with the 0.8 goal lines."""
+    rates = results.inbox_rates
+    if rates is None:
+        ax.text(0.5, 0.5, "inbox not measured in this run", ha="center", transform=ax.transAxes)
+        return
+    from bench.inbox_hooks import DEDUP_GOAL, DUPLICATES_GOAL
+    from bench.inbox_rate import WITH, WITHOUT
+
+    modes = list(rates.runs)
+    ax.bar(range(len(modes)), [median(rates.runs[m]) for m in modes], color=INBOX_COLORS[: len(modes)])
+    for i, mode in enumerate(modes):
+        ax.scatter([i] * len(rates.runs[mode]), rates.runs[mode], color="black", alpha=0.4, s=12)
+    ax.axhline(DEDUP_GOAL * median(rates.runs[WITHOUT]), color="grey", linestyle="--",
+               label=f"goal with dedup: {DEDUP_GOAL:g} x without")
+    ax.axhline(DUPLICATES_GOAL * median(rates.runs[WITH]), color="grey", linestyle=":",
+               label=f"goal x3: {DUPLICATES_GOAL:g} x with dedup")
+    ax.set_xticks(range(len(modes)), modes)
+    ax.set_ylabel("deliveries / second")
+    ax.set_title(f"Inbox consumer, {rates.messages:,} messages")
+    ax.legend(fontsize=8)

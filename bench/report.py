@@ -58,7 +58,8 @@ def _parameters(config: Config) -> str:
             f"B_sync over {config.sync_messages:,} messages; batch sizes {', '.join(map(str, config.batch_sizes))}; "
             f"latency at {config.latency_rate:g} msg/s for {config.latency_seconds:g} s per run; "
             f"{config.writers} writer processes for {config.write_seconds:g} s per run; "
-            f"growth with {config.retained:,} retained sent rows")
+            f"growth with {config.retained:,} retained sent rows; "
+            f"inbox with {config.inbox_messages:,} distinct messages per run")
 
 
 def _row(figure: Figure) -> str:
@@ -84,6 +85,8 @@ def raw_runs(results: Results) -> list[str]:
                   f"R with {results.growth.retained:,} retained msg/s: {_join(results.growth.full)}"]
     for with_outbox, runs in (results.write or {}).items():
         lines.append(f"writers {'with' if with_outbox else 'without'} outbox tx/s: {_join(runs)}")
+    for mode, runs in (results.inbox_rates.runs.items() if results.inbox_rates else []):
+        lines.append(f"inbox {mode} deliveries/s: {_join(runs)}")
     for mode, lat in (results.latency or {}).items():
         lines.append(f"{mode} commit->receipt p50/p99/max ms per run: "
                      + "; ".join("/".join(f"{v:.1f}" for v in run) for run in lat.receipt))

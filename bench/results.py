@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bench.figures import Figure, at_least, at_most, reported
 from bench.latency import Latency
 from bench.relay_rate import DEFAULT_BATCH, Growth, RelayRates
 from bench.stats import median
+
+if TYPE_CHECKING:
+    from bench.inbox_rate import InboxRates  # imports the inbox app: only once Django is set up
 
 LATENCY_GOALS = {"p50": 15.0, "p99": 100.0}
 
@@ -24,6 +28,7 @@ class Results:
     write: dict[bool, list[float]] | None = None
     latency: dict[str, Latency] | None = None
     inbox: list[Figure] = field(default_factory=list)
+    inbox_rates: InboxRates | None = None
 
     def figures(self) -> list[Figure]:
         return [*self._baseline_figures(), *self._relay_figures(), *self._latency_figures(),
