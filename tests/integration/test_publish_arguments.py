@@ -142,6 +142,19 @@ def test_publish_many__empty__returns_empty_list_and_writes_nothing(existing):
     assert outbox_state() == before
 
 
+def test_publish_many__more_values_than_one_statement_takes__every_row_stored_as_given():
+    # 19 columns x 4,000 rows = 76,000 values: more than PostgreSQL takes in one statement (65,535).
+    with transaction.atomic():
+        rows = outbox.publish_many(outbox.OutgoingMessage("bulk.big", {"n": n}, key=f"k{n % 7}", headers={"h": n})
+                                   for n in range(4000))
+    stored = {m.id: m for m in OutboxMessage.objects.filter(topic="bulk.big")}
+    assert len(stored) == 4000
+    for row in rows:
+        assert (stored[row.id].payload, stored[row.id].headers, stored[row.id].key, stored[row.id].seq,
+                stored[row.id].created_at) == (row.payload, row.headers, row.key, row.seq, row.created_at)
+    assert sorted(m.seq for m in stored.values() if m.key == "k0") == list(range(1, 573))
+
+
 def test_publish__delay__available_later_and_not_relayed_before(bound_queue):
     queue = bound_queue()
     delayed = outbox.publish("orders.reminder", {"order": 1}, delay=timedelta(minutes=5))

@@ -1,0 +1,28 @@
+import time
+import uuid
+
+from outbox.ids import uuid7
+
+
+def test_uuid7__version_variant_and_millisecond_prefix():
+    before = time.time_ns() // 1_000_000
+    value = uuid7()
+    after = time.time_ns() // 1_000_000
+    assert value.version == 7
+    assert value.variant == uuid.RFC_4122
+    assert before <= value.int >> 80 <= after
+
+
+def test_uuid7__ids_of_one_process_strictly_increase():
+    ids = [uuid7() for _ in range(20_000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(value.version == 7 and value.variant == uuid.RFC_4122 for value in ids)
+
+
+def test_uuid7__clock_stepping_back__still_increases(monkeypatch):
+    first = uuid7()
+    monkeypatch.setattr(time, "time_ns", lambda: 1_000_000_000)  # 1970: far behind the first id
+    second = uuid7()
+    assert second > first
+    assert second.version == 7 and second.variant == uuid.RFC_4122
