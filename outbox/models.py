@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+
+from outbox import claimed
+from outbox.claimed import Claimed
+from outbox.ids import uuid7
 
 
 class Status(models.TextChoices):
@@ -47,28 +52,46 @@ class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
         Only one message per key is ever in flight, so a key's messages reach the broker in the
         order they were written even with several relays and while an earlier one waits for a retry.
         """
-        earlier = self.model.objects.blocking(dead_blocks_key).filter(key=OuterRef("key"), seq__lt=OuterRef("seq"))
-        return self.due(now).filter(Q(key__isnull=True) | ~Exists(earlier))
+        return self.due(now).filter(Q(key__isnull=True) | self._heads_of_keys(dead_blocks_key))
+
+    def _heads_of_keys(self, dead_blocks_key: bool) -> Q:
+        """Keyed messages with no earlier blocking message of their key.
+
+        On PostgreSQL: the first blocking message of every key, found once per claim with ``DISTINCT ON``
+        over the ``outbox_unsent_key`` index and probed as a hash. The portable ``NOT EXISTS`` form costs
+        an index probe for every due row it passes on the way to a batch of heads: with a backlog of
+        200 messages on each of 100 keys, 20,000 probes to find 100 heads, per batch.
+        """
+        blocking = self.model.objects.using(self.db).blocking(dead_blocks_key).filter(key__isnull=False)
+        if connections[self.db].features.can_distinct_on_fields:
+            return Q(id__in=blocking.order_by("key", "seq").distinct("key").values("id"))
+        return ~Q(Exists(blocking.filter(key=OuterRef("key"), seq__lt=OuterRef("seq"))))
 
     def claim(self, batch_size: int, owner: str, now: datetime, lease: timedelta, dead_blocks_key: bool
-              ) -> list[OutboxMessage]:
-        """Lease up to ``batch_size`` due messages to ``owner``; returns them ([] when nothing is due).
+              ) -> list[Claimed]:
+        """Lease up to ``batch_size`` due messages to ``owner``; returns them in due order ([] when none is due).
 
-        The claiming transaction is two short statements and commits before anything is published:
-        no transaction is held open while waiting on the broker. ``SKIP LOCKED`` lets concurrent
-        relays claim disjoint batches; the lease lets another relay take over a dead relay's batch.
+        One ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING ...`` in a
+        transaction that commits before anything is published: no transaction is held open while
+        waiting on the broker. ``SKIP LOCKED`` lets concurrent relays claim disjoint batches; the lease
+        lets another relay take over a dead relay's batch.
         """
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
         with transaction.atomic(using=self.db):
             _relaxed_commit(self.db)
-            candidates = (self.claimable(now, dead_blocks_key)
-                          .order_by("available_at", "created_at")
-                          .select_for_update(skip_locked=True, of=("self",))
-                          .values_list("id", flat=True)[:batch_size])
-            ids = list(candidates)
-            if not ids:
-                return []
-            self.filter(id__in=ids).update(lease_until=now + lease, lease_owner=owner)
-        return list(self.filter(id__in=ids, lease_owner=owner).order_by("available_at", "created_at"))
+            candidates = (self.claimable(now, dead_blocks_key).order_by("available_at", "created_at")
+                          .select_for_update(skip_locked=True, of=("self",)).values("id")[:batch_size])
+            select, select_params = candidates.query.get_compiler(using=self.db).as_sql()
+            lease_value = connection.ops.adapt_datetimefield_value(now + lease)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {quote(self.model._meta.db_table)} SET {quote('lease_until')} = %s, "
+                    f"{quote('lease_owner')} = %s WHERE {quote('id')} IN ({select}) "
+                    f"RETURNING {', '.join(quote(column) for column in claimed.COLUMNS)}",
+                    [lease_value, owner, *select_params])
+                rows = [claimed.Claimed.from_row(row) for row in cursor.fetchall()]
+        return sorted(rows, key=lambda message: (message.available_at, message.created_at))
 
     def release(self, ids: list[uuid.UUID]) -> int:
         """Give claimed messages back without spending an attempt; returns how many."""
@@ -80,6 +103,15 @@ class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
             _relaxed_commit(self.db)
             return self.filter(id__in=ids, status=Status.PENDING).update(
                 status=Status.SENT, sent_at=now, lease_until=None, lease_owner="", last_error="")
+
+    def record_failures(self, failures: list[Failure]) -> None:
+        """Record failed publish attempts (back-off or dead) and end their leases; one UPDATE per message
+        (failures are rare: a nack, an unroutable message, a missing confirm)."""
+        with transaction.atomic(using=self.db):
+            for failure in failures:
+                self.filter(id=failure.id, status=Status.PENDING).update(
+                    status=failure.status, attempts=failure.attempts, available_at=failure.available_at,
+                    last_error=failure.error, lease_until=None, lease_owner="")
 
     def mark_expired(self, ids: list[uuid.UUID]) -> int:
         return self.filter(id__in=ids, status=Status.PENDING).update(
@@ -98,6 +130,18 @@ class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
         return self.pending().filter(Q(created_at__lt=now - after) | Q(lease_until__lt=now))
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A publish attempt the broker refused: the message's new attempt count, status and due time."""
+
+    id: uuid.UUID
+    topic: str
+    attempts: int
+    error: str
+    status: str
+    available_at: datetime
+
+
 def _relaxed_commit(alias: str) -> None:
     """Let this transaction commit without waiting for its WAL flush (PostgreSQL only).
 
@@ -114,8 +158,9 @@ def _relaxed_commit(alias: str) -> None:
 class OutboxMessage(models.Model):
     """One outgoing message, written in the same transaction as the domain change it announces."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False,
-                          help_text="Message id on the wire (AMQP message_id); stable across re-sends.")
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False,
+                          help_text="Message id on the wire (AMQP message_id); stable across re-sends. "
+                                    "Generated ids are time-ordered UUIDv7.")
     topic = models.CharField(max_length=255, help_text="Routing key on the outbox exchange, e.g. orders.placed.")
     exchange = models.CharField(max_length=255, null=True, blank=True,
                                 help_text="Exchange to publish to; empty means OUTBOX_EXCHANGE ('' is AMQP's default).")
@@ -154,14 +199,15 @@ class OutboxMessage(models.Model):
             # The relay's scan: only pending rows, in due order (stays small however many rows are kept).
             models.Index(fields=["available_at", "created_at"], name="outbox_pending_due",
                          condition=Q(status="pending")),
-            # The head-of-key check in claimable(): earlier unsent messages of the same key.
+            # The head-of-key check in claimable(): earlier unsent messages of the same key. Rows without a
+            # key are left out of both key indexes: most messages have none, and every index costs each insert.
             models.Index(fields=["key", "seq"], name="outbox_unsent_key",
-                         condition=Q(status__in=["pending", "dead"])),
+                         condition=Q(status__in=["pending", "dead"], key__isnull=False)),
             models.Index(fields=["status", "created_at"], name="outbox_status_created"),
             models.Index(fields=["correlation_id"], name="outbox_correlation"),
             # The admin: its list, newest first, and its search by ordering key, on tables of millions of rows.
             models.Index(fields=["created_at"], name="outbox_created"),
-            models.Index(fields=["key"], name="outbox_key"),
+            models.Index(fields=["key"], name="outbox_key", condition=Q(key__isnull=False)),
         ]
         permissions = [
             ("retry_outboxmessage", "Can retry outbox messages"),

@@ -24,9 +24,10 @@ from django.utils import timezone
 from outbox import backoff, metrics
 from outbox.breaker import CircuitBreaker
 from outbox.breaker_state import record
+from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, ConfigurationError
-from outbox.models import OutboxMessage, Status
+from outbox.models import Failure, OutboxMessage, Status
 from outbox.transport import PublishReport, Transport, transport_for_url
 from outbox.wire import envelope_for
 
@@ -35,9 +36,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RelayResult:
-    """Counts of one or more relay rounds."""
+    """Counts of one or more relay rounds. ``keyed``: claimed messages that had an ordering key."""
 
     claimed: int = 0
+    keyed: int = 0
     sent: int = 0
     retried: int = 0
     dead: int = 0
@@ -84,7 +86,7 @@ class Relay:
         messages = OutboxMessage.objects.using(self.using).claim(
             self.batch_size, uuid.uuid4().hex, now, timedelta(seconds=outbox_settings.LEASE_SECONDS),
             outbox_settings.DEAD_BLOCKS_KEY)
-        result = RelayResult(claimed=len(messages))
+        result = RelayResult(claimed=len(messages), keyed=sum(m.key is not None for m in messages))
         live = self._drop_expired(messages, now, result)
         if live:
             self._publish(live, result)
@@ -93,10 +95,11 @@ class Relay:
     def drain(self, max_batches: int | None = None) -> RelayResult:
         """Relay batches until nothing more is due; returns the totals (all zero when nothing was due).
 
-        A short batch alone does not mean that: only the head of each key is claimable, so a round
-        that finished messages (sent, dead or expired) may have made the next message of their keys
-        due, and another round follows. Raises :class:`BrokerUnavailable` as :meth:`run_once` does,
-        after the batches already done.
+        A short batch alone does not mean that: only the head of each key is claimable, so after a
+        round with keyed messages, whose successors may be due now, another round follows. A short
+        round without keys ends the drain, even while new messages keep arriving: the caller's wait
+        (NOTIFY or poll interval) decides when to look again, so polling stays polling. Raises
+        :class:`BrokerUnavailable` as :meth:`run_once` does, after the batches already done.
         """
         total = RelayResult()
         batches = 0
@@ -104,7 +107,7 @@ class Relay:
             result = self.run_once()
             total += result
             batches += 1
-            if result.claimed < self.batch_size and not (result.sent or result.dead or result.expired):
+            if result.claimed < self.batch_size and not result.keyed:
                 break
         return total
 
@@ -112,8 +115,7 @@ class Relay:
         if self._transport is not None:
             self._transport.close()
 
-    def _drop_expired(self, messages: list[OutboxMessage], now: datetime, result: RelayResult
-                      ) -> list[OutboxMessage]:
+    def _drop_expired(self, messages: list[Claimed], now: datetime, result: RelayResult) -> list[Claimed]:
         expired = {m.id for m in messages if m.expires_at is not None and m.expires_at <= now}
         if expired:
             result.expired = OutboxMessage.objects.using(self.using).mark_expired(list(expired))
@@ -122,9 +124,10 @@ class Relay:
                         extra={"action": "outbox_expired"})
         return [m for m in messages if m.id not in expired]
 
-    def _publish(self, messages: list[OutboxMessage], result: RelayResult) -> None:
+    def _publish(self, messages: list[Claimed], result: RelayResult) -> None:
+        source = outbox_settings.SOURCE
         for exchange, group in _by_exchange(messages).items():
-            report = self.transport.publish(exchange, [envelope_for(m, outbox_settings.SOURCE) for m in group],
+            report = self.transport.publish(exchange, [envelope_for(m, source, m.body) for m in group],
                                             mandatory=outbox_settings.MANDATORY,
                                             timeout=outbox_settings.CONFIRM_TIMEOUT)
             self._record(group, report, result)
@@ -133,7 +136,7 @@ class Relay:
                 raise BrokerUnavailable(report.broker_error)
         self.breaker.success()
 
-    def _record(self, messages: list[OutboxMessage], report: PublishReport, result: RelayResult) -> None:
+    def _record(self, messages: list[Claimed], report: PublishReport, result: RelayResult) -> None:
         queryset = OutboxMessage.objects.using(self.using)
         by_id = {str(m.id): m for m in messages}
         now = timezone.now()
@@ -141,48 +144,42 @@ class Relay:
         metrics.outbox_event("relayed", (by_id[i].topic for i in report.confirmed))
         if report.unknown:
             result.released = queryset.release([by_id[i].id for i in report.unknown])
-        failed = [by_id[i] for i in report.failed]
-        for message in failed:
-            _charge_attempt(message, report.failed[str(message.id)], now)
-        if failed:
-            queryset.bulk_update(failed, ["status", "attempts", "available_at", "last_error", "lease_until",
-                                          "lease_owner"])
-        result.dead = sum(m.status == Status.DEAD for m in failed)
-        result.retried = len(failed) - result.dead
-        metrics.outbox_event("dead", (m.topic for m in failed if m.status == Status.DEAD))
-        metrics.outbox_event("retried", (m.topic for m in failed if m.status != Status.DEAD))
-        self._log_failures(failed)
+        failures = [_charge_attempt(by_id[i], error, now) for i, error in report.failed.items()]
+        if failures:
+            queryset.record_failures(failures)
+        result.dead = sum(f.status == Status.DEAD for f in failures)
+        result.retried = len(failures) - result.dead
+        metrics.outbox_event("dead", (f.topic for f in failures if f.status == Status.DEAD))
+        metrics.outbox_event("retried", (f.topic for f in failures if f.status != Status.DEAD))
+        self._log_failures(failures)
 
     @staticmethod
-    def _log_failures(failed: list[OutboxMessage]) -> None:
-        for message in failed:
-            level = logging.ERROR if message.status == Status.DEAD else logging.WARNING
-            logger.log(level, "outbox message %s (%s) not accepted by the broker, attempt %d: %s", message.id,
-                       message.topic, message.attempts, message.last_error,
-                       extra={"action": "outbox_dead" if message.status == Status.DEAD else "outbox_retry",
-                              "message_id": str(message.id)})
+    def _log_failures(failures: list[Failure]) -> None:
+        for failure in failures:
+            dead = failure.status == Status.DEAD
+            logger.log(logging.ERROR if dead else logging.WARNING,
+                       "outbox message %s (%s) not accepted by the broker, attempt %d: %s", failure.id,
+                       failure.topic, failure.attempts, failure.error,
+                       extra={"action": "outbox_dead" if dead else "outbox_retry", "message_id": str(failure.id)})
 
 
-def _by_exchange(messages: list[OutboxMessage]) -> dict[str, list[OutboxMessage]]:
+def _by_exchange(messages: list[Claimed]) -> dict[str, list[Claimed]]:
     """Messages grouped by target exchange, in claim order (almost always one group: OUTBOX_EXCHANGE)."""
-    groups: dict[str, list[OutboxMessage]] = {}
+    groups: dict[str, list[Claimed]] = {}
     for message in messages:
         exchange = outbox_settings.EXCHANGE if message.exchange is None else message.exchange
         groups.setdefault(exchange, []).append(message)
     return groups
 
 
-def _charge_attempt(message: OutboxMessage, error: str, now: datetime) -> None:
+def _charge_attempt(message: Claimed, error: str, now: datetime) -> Failure:
     """One failed attempt: back off exponentially with jitter, or go dead after the last attempt."""
-    message.attempts += 1
-    message.last_error = error
-    message.lease_until, message.lease_owner = None, ""
-    if message.attempts >= outbox_settings.MAX_ATTEMPTS:
-        message.status = Status.DEAD
-        return
-    wait = backoff.delay(backoff.Strategy.EXPONENTIAL_JITTER, message.attempts, outbox_settings.BACKOFF_BASE,
+    attempts = message.attempts + 1
+    if attempts >= outbox_settings.MAX_ATTEMPTS:
+        return Failure(message.id, message.topic, attempts, error, Status.DEAD, message.available_at)
+    wait = backoff.delay(backoff.Strategy.EXPONENTIAL_JITTER, attempts, outbox_settings.BACKOFF_BASE,
                          outbox_settings.BACKOFF_CAP)
-    message.available_at = now + timedelta(seconds=wait)
+    return Failure(message.id, message.topic, attempts, error, Status.PENDING, now + timedelta(seconds=wait))
 
 
 _default: tuple[int, Relay] | None = None

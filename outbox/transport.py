@@ -8,15 +8,17 @@ embedded default and tests. Both pass the same contract tests (tests/integration
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import amqp
+from amqp.exceptions import FrameSyntaxError
 from kombu import Connection, Exchange, Producer
 from kombu.exceptions import ChannelError
 
+from outbox import amqp_properties
 from outbox.exceptions import BrokerUnavailable
 from outbox.wire import Envelope
 
@@ -131,10 +133,12 @@ class AmqpTransport:
         return batch.finish([e.message_id for e in envelopes], self)
 
     def _send(self, channel: Any, exchange: str, envelope: Envelope, mandatory: bool, batch: _Batch) -> None:
-        properties = dict(envelope.properties)
-        timestamp = properties.pop("timestamp", None)
-        message = amqp.Message(envelope.body, application_headers=dict(envelope.headers),
-                               timestamp=int(timestamp.timestamp()) if timestamp else None, **properties)
+        try:
+            message = amqp_properties.PrebuiltMessage(envelope.body, amqp_properties.encode(envelope.properties,
+                                                                                            envelope.headers))
+        except (ValueError, TypeError, struct.error, FrameSyntaxError) as exc:  # this message can never be sent
+            batch.report.failed[envelope.message_id] = f"cannot be encoded as an AMQP message: {exc}"
+            return
         try:
             channel.basic_publish(message, exchange=exchange, routing_key=envelope.routing_key, mandatory=mandatory)
         except self._error_types as exc:

@@ -9,14 +9,16 @@ CloudEvents AMQP binding attributes (``cloudEvents:*``).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
 
 if TYPE_CHECKING:
-    from outbox.models import OutboxMessage
+    pass
 
 CONTENT_TYPE = "application/json"
 CONTENT_ENCODING = "utf-8"
@@ -46,8 +48,46 @@ class Envelope:
     headers: Mapping[str, Any] = field(default_factory=dict)
 
 
-def envelope_for(message: OutboxMessage, source: str) -> Envelope:
-    """Build the AMQP message for an outbox row."""
+class WireMessage(Protocol):
+    """What the wire format reads of a message: an outbox row, or what the relay claimed of one."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def routing_key(self) -> str: ...
+
+    @property
+    def key(self) -> str | None: ...
+
+    @property
+    def seq(self) -> int | None: ...
+
+    @property
+    def headers(self) -> Mapping[str, Any]: ...
+
+    @property
+    def correlation_id(self) -> str: ...
+
+    @property
+    def causation_id(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+    @property
+    def payload(self) -> Any: ...
+
+
+def envelope_for(message: WireMessage, source: str, body: bytes | None = None) -> Envelope:
+    """Build the AMQP message for an outbox row; ``body`` is the payload's JSON when the caller has it
+    already (the relay: as the database returned it), else the row's payload is encoded here."""
     message_id = str(message.id)
     properties = {
         "content_type": CONTENT_TYPE,
@@ -58,11 +98,12 @@ def envelope_for(message: OutboxMessage, source: str) -> Envelope:
         "type": message.topic,
         "correlation_id": message.correlation_id or message_id,
     }
-    return Envelope(message_id, message.routing_key or message.topic, dumps(message.payload).encode(), properties,
-                    _headers(message, source))
+    if body is None:
+        body = dumps(message.payload).encode()
+    return Envelope(message_id, message.routing_key or message.topic, body, properties, _headers(message, source))
 
 
-def _headers(message: OutboxMessage, source: str) -> dict[str, Any]:
+def _headers(message: WireMessage, source: str) -> dict[str, Any]:
     headers: dict[str, Any] = dict(message.headers or {})
     if message.key is not None:
         headers[KEY_HEADER] = message.key
@@ -75,7 +116,7 @@ def _headers(message: OutboxMessage, source: str) -> dict[str, Any]:
     return headers
 
 
-def cloudevents_attributes(message: OutboxMessage, source: str) -> dict[str, str]:
+def cloudevents_attributes(message: WireMessage, source: str) -> dict[str, str]:
     """The CloudEvents 1.0 AMQP protocol binding, binary mode: attributes as prefixed headers."""
     return {
         f"{CE_PREFIX}specversion": "1.0",
