@@ -86,6 +86,48 @@ def test_relay__poison_message__dead_after_max_attempts_and_other_keys_flow_on(b
     assert {r.message_id for r in queue.take(4)} == {str(m.id) for m in goods}
 
 
+def test_relay__message_that_cannot_be_encoded__fails_alone_and_the_batch_is_sent(bound_queue):
+    queue = bound_queue("enc.*")
+    with override_settings(OUTBOX_BACKOFF_BASE=60.0):
+        # 200 characters pass publish()'s check, but 400 UTF-8 bytes do not fit an AMQP short string.
+        bad = outbox.publish("enc.bad", {"x": 1}, correlation_id="é" * 200)
+        goods = [outbox.publish("enc.good", {"n": n}) for n in range(3)]
+        result = Relay().drain()
+    assert (result.sent, result.retried) == (3, 1)
+    assert {r.message_id for r in queue.take(3)} == {str(m.id) for m in goods}
+    bad.refresh_from_db()
+    assert bad.status == Status.PENDING and bad.attempts == 1
+    assert "cannot be encoded" in bad.last_error
+
+
+def test_relay_drain__short_round_without_keys__ends_the_drain(bound_queue, monkeypatch):
+    bound_queue("short.*")
+    for n in range(3):
+        outbox.publish("short.event", {"n": n})
+    relay = Relay(batch_size=10)
+    rounds = []
+    original = relay.run_once
+
+    def counted():
+        rounds.append(original())
+        if len(rounds) == 1:  # a message that commits while the first round runs waits for the next drain
+            outbox.publish("short.event", {"n": 99})
+        return rounds[-1]
+
+    monkeypatch.setattr(relay, "run_once", counted)
+    assert relay.drain().sent == 3
+    assert len(rounds) == 1
+    assert OutboxMessage.objects.filter(status=Status.PENDING).count() == 1
+
+
+def test_relay_drain__keyed_messages__rounds_go_on_until_every_successor_is_sent(bound_queue):
+    queue = bound_queue("chain.*")
+    messages = [outbox.publish("chain.step", {"n": n}, key="chain-1") for n in range(4)]
+    result = Relay(batch_size=10).drain()
+    assert result.sent == 4
+    assert [r.message_id for r in queue.take(4)] == [str(m.id) for m in messages]
+
+
 def test_relays__three_concurrent_drain_10000__each_published_exactly_once(bound_queue):
     queue = bound_queue()
     outbox.publish_many(outbox.OutgoingMessage("bulk.event", {"n": n}, key=f"key-{n % 50}" if n % 2 else None)
