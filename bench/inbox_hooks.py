@@ -28,11 +28,12 @@ def inbox_duplicates_x3(rates: InboxRates) -> list[Figure]:
     """Deliveries/s with every message delivered 3 times, its ratio to the x1 run with dedup, and
     the effects check: the figure fails, whatever the rate, unless every dedup run applied exactly N."""
     x3, x1 = median(rates.runs[X3]), median(rates.runs[WITH])
-    applied = f"effects {', '.join(f'{n:,}' for n in rates.effects)} for {rates.messages:,} messages"
+    applied = (f"effects per run with dedup (x1 and x3): {', '.join(f'{n:,}' for n in rates.effects)}, "
+               f"for {rates.messages:,} messages")
     ratio = at_least("inbox duplicates x3 (deliveries/s, x3 / x1)", x3 / x1, DUPLICATES_GOAL, "x",
-                     f"exactly once: {applied}")
+                     f"exactly once; {applied}")
     if not rates.exactly_once:
-        ratio = Figure(ratio.name, ratio.value, ratio.unit, ratio.goal, False, f"NOT exactly once: {applied}")
+        ratio = Figure(ratio.name, ratio.value, ratio.unit, ratio.goal, False, f"NOT exactly once; {applied}")
     return [reported("inbox consumer, every message x3", x3, "deliveries/s",
                      f"{3 * rates.messages:,} deliveries of {rates.messages:,} messages"), ratio]
 
