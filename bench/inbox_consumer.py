@@ -15,7 +15,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from bench.env import TOPIC, sql
-from inbox.consumer import InboxConsumer
+from inbox.consumer import ConsumeStats, InboxConsumer
 from inbox.message import Message
 from inbox.processing import Outcome, Processor
 from inbox.registry import HandlerSpec, Registry
@@ -77,16 +77,27 @@ class WithoutDedup(Processor):
 
 
 class CountingConsumer(InboxConsumer):
-    """An :class:`InboxConsumer` that stops once ``expected`` deliveries were processed and acked.
+    """An :class:`InboxConsumer` that stops once ``expected`` deliveries were processed and acked, or after
+    ``timeout`` seconds (then it has fewer: the caller treats that as a disturbance).
 
     ``sessions`` counts broker sessions: more than one means the connection was lost mid-run (a
     disturbance, and redeliveries that would distort the count).
     """
 
-    def __init__(self, expected: int, **kwargs: Any) -> None:
+    def __init__(self, expected: int, timeout: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.expected = expected
+        self.timeout = timeout
         self.sessions = 0
+
+    def run(self, *, once: bool = False, idle_timeout: float = 1.0) -> ConsumeStats:
+        watchdog = threading.Timer(self.timeout, self.stop.set)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return super().run(once=once, idle_timeout=idle_timeout)
+        finally:
+            watchdog.cancel()
 
     def _session(self, once: bool, idle_timeout: float) -> None:
         self.sessions += 1
@@ -99,10 +110,6 @@ class CountingConsumer(InboxConsumer):
 
 
 def consumer(processor: Processor, expected: int, broker_url: str, timeout: float) -> CountingConsumer:
-    """A counting consumer on the bench queue; ``timeout`` seconds after it is made, it stops anyway."""
-    stop = threading.Event()
-    watchdog = threading.Timer(timeout, stop.set)
-    watchdog.daemon = True
-    watchdog.start()
-    return CountingConsumer(expected, processor=processor, url=broker_url, queue=QUEUE, stop=stop,
+    """A counting consumer of ``processor``'s handlers on the bench queue."""
+    return CountingConsumer(expected, timeout, processor=processor, url=broker_url, queue=QUEUE,
                             handlers=processor.registry)
