@@ -149,3 +149,40 @@ def test_outbox_relay_once__broker_unreachable__command_error_and_messages_pendi
     rows = OutboxMessage.objects.order_by("created_at")
     assert [(r.id, r.status, r.attempts, r.lease_until) for r in rows] == [
         (m.id, Status.PENDING, 0, None) for m in messages]
+
+
+class StreamingRelay(Relay):
+    """A relay during whose first two drains another transaction commits a message, as under a steady stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drains = 0
+
+    def drain(self, max_batches=None):
+        result = super().drain(max_batches)
+        self.drains += 1
+        if self.drains <= 2:
+            outbox.publish("stream.event", {"after_drain": self.drains})
+        return result
+
+
+@pytest.mark.parametrize("follow, sent, pending", [(True, 3, 0), (False, 1, 1)])
+def test_relay_worker__stream_of_commits__followed_after_a_wakeup_but_not_when_polling(bound_queue, follow, sent,
+                                                                                     pending):
+    bound_queue("stream.*")
+    outbox.publish("stream.event", {"first": True})
+    stop = threading.Event()
+    worker = RelayWorker(StreamingRelay(), PgNotifyWaiter("default", "unused", stop), stop, follow=follow)
+    assert worker._drain().sent == sent
+    assert OutboxMessage.objects.filter(status=Status.PENDING).count() == pending
+
+
+def test_relay_worker__following__stops_when_asked_even_under_a_stream(bound_queue):
+    bound_queue("stream.*")
+    outbox.publish("stream.event", {"first": True})
+    stop = threading.Event()
+    relay = StreamingRelay()
+    worker = RelayWorker(relay, PgNotifyWaiter("default", "unused", stop), stop, follow=True)
+    stop.set()
+    assert worker._drain().sent == 1
+    assert relay.drains == 1

@@ -43,7 +43,8 @@ class Command(BaseCommand):
         waiter = waiter_for(options["database"], outbox_settings.NOTIFY_CHANNEL, stop, not options["no_listen"])
         verbosity = options["verbosity"]
         worker = RelayWorker(relay, waiter, stop, interval=options["interval"],
-                             on_round=(lambda r: self._report(r)) if verbosity > 1 else None)
+                             on_round=(lambda r: self._report(r)) if verbosity > 1 else None,
+                             follow=not options["no_listen"])
         self.stdout.write("outbox relay running; Ctrl-C or SIGTERM stops it after the batch in hand")
         worker.run()
 
