@@ -22,14 +22,14 @@ from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
 from outbox import backoff, metrics
-from outbox.breaker import CircuitBreaker
+from outbox.breaker import CircuitBreaker, State
 from outbox.breaker_state import record
 from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, ConfigurationError
 from outbox.models import Failure, OutboxMessage, Status
-from outbox.transport import PublishReport, Transport, transport_for_url
-from outbox.wire import envelope_for
+from outbox.transport import AmqpTransport, InFlight, PublishReport, Transport, transport_for_url
+from outbox.wire import Envelope, envelope_for
 
 logger = logging.getLogger(__name__)
 
@@ -79,15 +79,7 @@ class Relay:
         Raises :class:`BrokerUnavailable` while the broker is unreachable (its circuit is open);
         claimed messages are then released with no attempt spent.
         """
-        if not self.breaker.allow():
-            raise BrokerUnavailable(f"broker unavailable, next try in {self.breaker.remaining():.1f}s: "
-                                    f"{self.breaker.last_reason}")
-        now = timezone.now()
-        messages = OutboxMessage.objects.using(self.using).claim(
-            self.batch_size, uuid.uuid4().hex, now, timedelta(seconds=outbox_settings.LEASE_SECONDS),
-            outbox_settings.DEAD_BLOCKS_KEY)
-        result = RelayResult(claimed=len(messages), keyed=sum(m.key is not None for m in messages))
-        live = self._drop_expired(messages, now, result)
+        result, live = self._claim()
         if live:
             self._publish(live, result)
         return result
@@ -100,16 +92,79 @@ class Relay:
         round without keys ends the drain, even while new messages keep arriving: the caller's wait
         (NOTIFY or poll interval) decides when to look again, so polling stays polling. Raises
         :class:`BrokerUnavailable` as :meth:`run_once` does, after the batches already done.
+
+        Batches overlap (with AMQP): the next batch is claimed while the broker confirms the tail of
+        the one in flight, and a batch's confirms are recorded while the next one is on the wire, so
+        that the database and the broker work at the same time instead of taking turns.
         """
         total = RelayResult()
+        flight: _Flight | None = None
         batches = 0
-        while max_batches is None or batches < max_batches:
-            result = self.run_once()
-            total += result
-            batches += 1
-            if result.claimed < self.batch_size and not result.keyed:
-                break
+        try:
+            while max_batches is None or batches < max_batches:
+                if flight is not None and flight.last:
+                    break
+                result, live = self._claim()
+                batches += 1
+                report = flight.collect() if flight is not None else None
+                if report is not None and report.broker_error is not None:
+                    self._release(live, result)
+                    total += result
+                    break  # the finally block records the batch in flight, then raises
+                landed, flight = flight, self._take_off(live, result, last=self._is_last(result))
+                if landed is not None:
+                    assert report is not None
+                    total += self._land(landed, report)
+                if flight is None:
+                    total += result
+                    # A landed batch with keyed messages may have made their successors due: claim again.
+                    if self._is_last(result) and not (landed is not None and landed.result.keyed):
+                        break
+        finally:
+            if flight is not None:
+                total += self._land(flight, flight.collect())
         return total
+
+    def _is_last(self, result: RelayResult) -> bool:
+        return result.claimed < self.batch_size and not result.keyed
+
+    def _claim(self) -> tuple[RelayResult, list[Claimed]]:
+        """Lease the next batch; returns its counts so far and the messages to publish (expired dropped)."""
+        if not self.breaker.allow():
+            raise BrokerUnavailable(f"broker unavailable, next try in {self.breaker.remaining():.1f}s: "
+                                    f"{self.breaker.last_reason}")
+        now = timezone.now()
+        messages = OutboxMessage.objects.using(self.using).claim(
+            self.batch_size, uuid.uuid4().hex, now, timedelta(seconds=outbox_settings.LEASE_SECONDS),
+            outbox_settings.DEAD_BLOCKS_KEY)
+        result = RelayResult(claimed=len(messages), keyed=sum(m.key is not None for m in messages))
+        return result, self._drop_expired(messages, now, result)
+
+    def _take_off(self, messages: list[Claimed], result: RelayResult, *, last: bool) -> _Flight | None:
+        """Start publishing a batch and return it in flight; None when it was published (and recorded)
+        at once: nothing to send, several exchanges, a probe of the broker, or a transport that cannot
+        keep a batch in flight."""
+        groups = _by_exchange(messages)
+        # A probe after an outage (breaker half-open) goes alone: the next claim waits for its verdict.
+        if len(groups) != 1 or not isinstance(self.transport, AmqpTransport) or self.breaker.state is not State.CLOSED:
+            if messages:
+                self._publish(messages, result)
+            return None
+        [(exchange, group)] = groups.items()
+        in_flight = self.transport.start(exchange, _envelopes(group), mandatory=outbox_settings.MANDATORY,
+                                         timeout=outbox_settings.CONFIRM_TIMEOUT)
+        return _Flight(group, result, in_flight, last)
+
+    def _land(self, flight: _Flight, report: PublishReport) -> RelayResult:
+        """Record a collected batch; raises BrokerUnavailable when the broker failed during it."""
+        self._record(flight.messages, report, flight.result)
+        self._settle_breaker(report)
+        return flight.result
+
+    def _release(self, messages: list[Claimed], result: RelayResult) -> None:
+        """Give back a claimed batch that will not be sent now (the broker just failed): no attempt spent."""
+        if messages:
+            result.released += OutboxMessage.objects.using(self.using).release([m.id for m in messages])
 
     def close(self) -> None:
         if self._transport is not None:
@@ -125,30 +180,33 @@ class Relay:
         return [m for m in messages if m.id not in expired]
 
     def _publish(self, messages: list[Claimed], result: RelayResult) -> None:
-        source = outbox_settings.SOURCE
         for exchange, group in _by_exchange(messages).items():
-            report = self.transport.publish(exchange, [envelope_for(m, source, m.body) for m in group],
-                                            mandatory=outbox_settings.MANDATORY,
+            report = self.transport.publish(exchange, _envelopes(group), mandatory=outbox_settings.MANDATORY,
                                             timeout=outbox_settings.CONFIRM_TIMEOUT)
             self._record(group, report, result)
-            if report.broker_error is not None:
-                self.breaker.failure(report.broker_error)
-                raise BrokerUnavailable(report.broker_error)
+            self._settle_breaker(report)
+
+    def _settle_breaker(self, report: PublishReport) -> None:
+        if report.broker_error is not None:
+            self.breaker.failure(report.broker_error)
+            raise BrokerUnavailable(report.broker_error)
         self.breaker.success()
 
     def _record(self, messages: list[Claimed], report: PublishReport, result: RelayResult) -> None:
         queryset = OutboxMessage.objects.using(self.using)
         by_id = {str(m.id): m for m in messages}
         now = timezone.now()
-        result.sent = queryset.mark_sent([by_id[i].id for i in report.confirmed], now) if report.confirmed else 0
+        # += : a batch for several exchanges is recorded group by group into one result.
+        result.sent += queryset.mark_sent([by_id[i].id for i in report.confirmed], now) if report.confirmed else 0
         metrics.outbox_event("relayed", (by_id[i].topic for i in report.confirmed))
         if report.unknown:
-            result.released = queryset.release([by_id[i].id for i in report.unknown])
+            result.released += queryset.release([by_id[i].id for i in report.unknown])
         failures = [_charge_attempt(by_id[i], error, now) for i, error in report.failed.items()]
         if failures:
             queryset.record_failures(failures)
-        result.dead = sum(f.status == Status.DEAD for f in failures)
-        result.retried = len(failures) - result.dead
+        dead = sum(f.status == Status.DEAD for f in failures)
+        result.dead += dead
+        result.retried += len(failures) - dead
         metrics.outbox_event("dead", (f.topic for f in failures if f.status == Status.DEAD))
         metrics.outbox_event("retried", (f.topic for f in failures if f.status != Status.DEAD))
         self._log_failures(failures)
@@ -161,6 +219,28 @@ class Relay:
                        "outbox message %s (%s) not accepted by the broker, attempt %d: %s", failure.id,
                        failure.topic, failure.attempts, failure.error,
                        extra={"action": "outbox_dead" if dead else "outbox_retry", "message_id": str(failure.id)})
+
+
+@dataclass
+class _Flight:
+    """A batch on the wire: its messages, its counts, the transport's handle on its confirms, and
+    whether it was the last batch of the drain (short, without keys)."""
+
+    messages: list[Claimed]
+    result: RelayResult
+    in_flight: InFlight
+    last: bool
+    report: PublishReport | None = None
+
+    def collect(self) -> PublishReport:
+        if self.report is None:
+            self.report = self.in_flight.collect()
+        return self.report
+
+
+def _envelopes(messages: list[Claimed]) -> list[Envelope]:
+    source = outbox_settings.SOURCE
+    return [envelope_for(message, source, message.body) for message in messages]
 
 
 def _by_exchange(messages: list[Claimed]) -> dict[str, list[Claimed]]:

@@ -119,18 +119,34 @@ class AmqpTransport:
 
     def publish(self, exchange: str, envelopes: Sequence[Envelope], *, mandatory: bool = True,
                 timeout: float = 10.0) -> PublishReport:
-        batch = self._batch = _Batch(time.monotonic() + timeout)
+        return self.start(exchange, envelopes, mandatory=mandatory, timeout=timeout).collect()
+
+    def start(self, exchange: str, envelopes: Sequence[Envelope], *, mandatory: bool = True,
+              timeout: float = 10.0) -> InFlight:
+        """Send every message of the batch (waiting for confirms only to keep ``window`` in flight) and
+        return at once; :meth:`InFlight.collect` awaits the rest. One batch at a time per transport:
+        the previous one must have been collected (its confirms arrive on the same channel)."""
+        if self._batch is not None and not self._batch.collected:
+            raise RuntimeError("the previous batch was not collected")
+        batch = self._batch = _Batch(time.monotonic() + timeout, [e.message_id for e in envelopes])
         try:
             channel = self._ready(exchange)
             for envelope in envelopes:
                 self._send(channel, exchange, envelope, mandatory, batch)
                 while len(batch.pending) >= self.window and not batch.expired():
                     self._drain(batch)
-            while batch.pending and not batch.expired():
+        except BrokerUnavailable as exc:
+            batch.report.broker_error = str(exc)
+        return InFlight(self, batch)
+
+    def _collect(self, batch: _Batch) -> PublishReport:
+        try:
+            while batch.pending and not batch.expired() and batch.report.broker_error is None:
                 self._drain(batch)
         except BrokerUnavailable as exc:
             batch.report.broker_error = str(exc)
-        return batch.finish([e.message_id for e in envelopes], self)
+        batch.collected = True
+        return batch.finish(self)
 
     def _send(self, channel: Any, exchange: str, envelope: Envelope, mandatory: bool, batch: _Batch) -> None:
         try:
@@ -210,12 +226,26 @@ class AmqpTransport:
         self.reset()
 
 
+class InFlight:
+    """A batch that was sent and whose confirms are still arriving (see :meth:`AmqpTransport.start`)."""
+
+    def __init__(self, transport: AmqpTransport, batch: _Batch) -> None:
+        self._transport = transport
+        self._batch = batch
+
+    def collect(self) -> PublishReport:
+        """Wait for the remaining confirms (up to the batch's timeout); returns the batch's report."""
+        return self._transport._collect(self._batch)
+
+
 @dataclass
 class _Batch:
     deadline: float
+    message_ids: list[str]
     pending: dict[int, str] = field(default_factory=dict)
     returned: dict[str, str] = field(default_factory=dict)
     report: PublishReport = field(default_factory=PublishReport)
+    collected: bool = False
 
     def expired(self) -> bool:
         return time.monotonic() >= self.deadline
@@ -232,11 +262,11 @@ class _Batch:
             else:
                 self.report.confirmed.append(message_id)
 
-    def finish(self, message_ids: list[str], transport: AmqpTransport) -> PublishReport:
+    def finish(self, transport: AmqpTransport) -> PublishReport:
         """Classify what is still unconfirmed: unknown when the connection failed, timed out otherwise."""
         report = self.report
         decided = set(report.confirmed) | set(report.failed)
-        undecided = [m for m in message_ids if m not in decided]
+        undecided = [m for m in self.message_ids if m not in decided]
         if report.broker_error is not None:
             report.unknown.extend(undecided)
         elif undecided:

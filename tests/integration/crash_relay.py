@@ -30,7 +30,8 @@ def main(window: str) -> None:
     settings.OUTBOX_EXCHANGE = os.environ["TEST_OUTBOX_EXCHANGE"]
     if window == "after-publish":
         Relay._record = _die  # type: ignore[method-assign]
-    elif window == "after-claim":
+    elif window == "after-claim":  # drain() sends through _take_off, run_once() through _publish
+        Relay._take_off = _die  # type: ignore[method-assign]
         Relay._publish = _die  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash window {window!r}")

@@ -105,18 +105,18 @@ def test_relay_drain__short_round_without_keys__ends_the_drain(bound_queue, monk
     for n in range(3):
         outbox.publish("short.event", {"n": n})
     relay = Relay(batch_size=10)
-    rounds = []
-    original = relay.run_once
+    claims = []
+    original = relay._claim
 
     def counted():
-        rounds.append(original())
-        if len(rounds) == 1:  # a message that commits while the first round runs waits for the next drain
+        claims.append(original())
+        if len(claims) == 1:  # a message that commits while the first round runs waits for the next drain
             outbox.publish("short.event", {"n": 99})
-        return rounds[-1]
+        return claims[-1]
 
-    monkeypatch.setattr(relay, "run_once", counted)
+    monkeypatch.setattr(relay, "_claim", counted)
     assert relay.drain().sent == 3
-    assert len(rounds) == 1
+    assert len(claims) == 1
     assert OutboxMessage.objects.filter(status=Status.PENDING).count() == 1
 
 
@@ -190,3 +190,45 @@ def outbox_exceptions():
     from outbox import exceptions
 
     return exceptions
+
+
+class CutOnSecondBatch(AmqpTransport):
+    """Cuts the broker connection just as the second batch starts, while the first is still unrecorded."""
+
+    def __init__(self, proxy: OutageProxy) -> None:
+        super().__init__(proxy.url())
+        self.proxy = proxy
+        self.starts = 0
+
+    def start(self, exchange, envelopes, **kwargs):
+        self.starts += 1
+        if self.starts == 2:
+            self.proxy.cut()
+        return super().start(exchange, envelopes, **kwargs)
+
+
+def test_relay_drain__broker_lost_with_a_batch_in_flight__nothing_charged_and_each_sent_once(bound_queue, broker_url):
+    queue = bound_queue("pipe.*")
+    target = urlsplit(broker_url)
+    proxy = OutageProxy((target.hostname or "127.0.0.1", target.port or 5672))
+    relay = Relay(CutOnSecondBatch(proxy), batch_size=100)
+    try:
+        written = outbox.publish_many(outbox.OutgoingMessage("pipe.event", {"n": n}) for n in range(350))
+        with pytest.raises(outbox_exceptions().BrokerUnavailable):
+            relay.drain()
+        assert OutboxMessage.objects.filter(status=Status.SENT).count() == 100  # the first batch, recorded
+        pending = OutboxMessage.objects.pending()
+        assert pending.count() == 250
+        assert not pending.filter(lease_until__isnull=False).exists()  # in flight and claimed ahead: released
+        assert set(pending.values_list("attempts", flat=True)) == {0}
+        proxy.restore()
+        relay.breaker.cooldown = 0
+        while OutboxMessage.objects.pending().exists():
+            relay.drain()
+    finally:
+        relay.close()
+        proxy.close()
+    queue.take(350)
+    counts = Counter(r.message_id for r in queue.settle(0.3))  # everything received, the 350 taken included
+    assert set(counts) == {str(m.id) for m in written}
+    assert max(counts.values()) == 1

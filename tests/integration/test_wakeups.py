@@ -166,7 +166,7 @@ class StreamingRelay(Relay):
         return result
 
 
-@pytest.mark.parametrize("follow, sent, pending", [(True, 3, 0), (False, 1, 1)])
+@pytest.mark.parametrize(("follow", "sent", "pending"), [(True, 3, 0), (False, 1, 1)])
 def test_relay_worker__stream_of_commits__followed_after_a_wakeup_but_not_when_polling(bound_queue, follow, sent,
                                                                                      pending):
     bound_queue("stream.*")
