@@ -24,8 +24,11 @@ def _baselines(config: Config, broker_url: str, results: Results) -> None:
     for run in range(config.runs):
         results.b_stream.append(measured(lambda: baselines.b_stream(broker_url, config.messages), "B_stream"))
         results.b_sync.append(measured(lambda: baselines.b_sync(broker_url, config.sync_messages), "B_sync"))
+        results.b_stream_wire.append(measured(lambda: baselines.b_stream_wire(broker_url, config.messages),
+                                              "B_stream, relay's message"))
         log(f"baselines run {run + 1}/{config.runs}: B_stream {results.b_stream[-1]:,.0f}, "
-            f"B_sync {results.b_sync[-1]:,.0f} msg/s")
+            f"B_sync {results.b_sync[-1]:,.0f}, B_stream with the relay's message "
+            f"{results.b_stream_wire[-1]:,.0f} msg/s")
 
 
 def _write(config: Config, broker_url: str, results: Results) -> None:

@@ -9,7 +9,7 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import unquote, urlparse
 
 import amqp
@@ -84,6 +84,26 @@ def b_stream(url: str, count: int, window: int = 256, body_size: int = 1024) -> 
 
     Returns messages/second from the first publish to the last confirm.
     """
+    bodies = [_body(i, body_size) for i in range(count)]
+    return _stream(url, (amqp.Message(body, content_type="application/json", delivery_mode=2) for body in bodies),
+                   count, window)
+
+
+def b_stream_wire(url: str, count: int, window: int = 256, body_size: int = 1024) -> float:
+    """B_stream with the relay's message instead of a bare one: the same 7 properties and
+    ``cloudEvents:*`` headers the relay sends, encoded before the clock starts.
+
+    Not a goal's denominator: it tells how much of the gap between R and B_stream is the broker's
+    cost of the richer message (RabbitMQ parses and stores it) rather than the relay's own work.
+    """
+    from outbox.amqp_properties import PrebuiltMessage, encode
+
+    messages = [PrebuiltMessage(_body(i, body_size), encode(*_relay_like_properties(i))) for i in range(count)]
+    return _stream(url, iter(messages), count, window)
+
+
+def _stream(url: str, messages: Iterator[amqp.Message], count: int, window: int) -> float:
+    """msg/s of publishing ``count`` messages on one confirm-mode channel with ``window`` in flight."""
     conn = _amqp_connect(url)
     try:
         channel = conn.channel()
@@ -92,11 +112,9 @@ def b_stream(url: str, count: int, window: int = 256, body_size: int = 1024) -> 
         confirms = _Confirms()
         channel.events["basic_ack"].add(confirms.on_ack)
         channel.events["basic_nack"].add(confirms.on_nack)
-        bodies = [_body(i, body_size) for i in range(count)]
         start = time.perf_counter()
-        for tag, body in enumerate(bodies, start=1):
+        for tag, msg in enumerate(messages, start=1):
             _drain_until(conn, lambda: len(confirms.unconfirmed) < window)
-            msg = amqp.Message(body, content_type="application/json", delivery_mode=2)
             confirms.unconfirmed.add(tag)
             channel.basic_publish(msg, EXCHANGE, ROUTING_KEY, mandatory=True)
         _drain_until(conn, lambda: not confirms.unconfirmed)
@@ -107,6 +125,20 @@ def b_stream(url: str, count: int, window: int = 256, body_size: int = 1024) -> 
         return count / elapsed
     finally:
         conn.close()
+
+
+def _relay_like_properties(seq: int) -> tuple[dict[str, object], dict[str, object]]:
+    """Properties and headers shaped like the relay's for an unkeyed message (see outbox/wire.py)."""
+    import uuid
+    from datetime import datetime, timezone
+
+    message_id, now = str(uuid.uuid4()), datetime.now(timezone.utc)
+    properties = {"content_type": "application/json", "content_encoding": "utf-8", "delivery_mode": 2,
+                  "message_id": message_id, "timestamp": int(now.timestamp()), "type": ROUTING_KEY,
+                  "correlation_id": message_id}
+    headers = {"cloudEvents:specversion": "1.0", "cloudEvents:id": message_id, "cloudEvents:source": "/bench",
+               "cloudEvents:type": ROUTING_KEY, "cloudEvents:time": now.isoformat()}
+    return properties, headers
 
 
 def b_sync(url: str, count: int, body_size: int = 1024) -> float:

@@ -18,6 +18,13 @@ from bench.env import scalar
 from bench.stats import Disturbed, disturbances, measured, median, timed
 
 DEFAULT_BATCH = 500
+#: Ordering keys of the keyed backlog; it holds a fifth of the backlog (20,000 messages: 200 per key).
+KEYS = 100
+
+
+def keyed_messages(config: Config) -> int:
+    """Size of the keyed backlog: a fifth of the plain one (each claim finds at most KEYS heads)."""
+    return max(KEYS, config.messages // 5)
 
 
 @dataclass
@@ -25,6 +32,7 @@ class RelayRates:
     """Median msg/s per batch size, with every run kept."""
 
     runs: dict[int, list[float]] = field(default_factory=dict)
+    keyed: list[float] = field(default_factory=list)
 
     def median(self, batch_size: int) -> float:
         return median(self.runs.get(batch_size, []))
@@ -44,7 +52,7 @@ def drain_all(batch_size: int) -> int:
     return sent
 
 
-def prepare_backlog(count: int, broker_url: str, reset: bool = True) -> None:
+def prepare_backlog(count: int, broker_url: str, reset: bool = True, keys: int = 0) -> None:
     """A fresh pending backlog (not timed) and a purged queue.
 
     ``reset``: empty the outbox first; else keep other rows and only remove the previous backlog.
@@ -53,14 +61,14 @@ def prepare_backlog(count: int, broker_url: str, reset: bool = True) -> None:
         data.reset_outbox()
     elif scalar("SELECT to_regclass(%s) IS NOT NULL", [data.BACKLOG_TABLE]):
         data.remove_backlog()
-    data.load_backlog(count)
+    data.load_backlog(count, keys)
     data.settle()
     prepare_queue(broker_url)
 
 
-def drain_rate(count: int, batch_size: int, broker_url: str, reset: bool = True) -> float:
-    """msg/s of one relay in this process draining ``count`` pending messages."""
-    prepare_backlog(count, broker_url, reset)
+def drain_rate(count: int, batch_size: int, broker_url: str, reset: bool = True, keys: int = 0) -> float:
+    """msg/s of one relay in this process draining ``count`` pending messages (on ``keys`` ordering keys)."""
+    prepare_backlog(count, broker_url, reset, keys)
     return timed_drain(count, batch_size, broker_url)
 
 
@@ -74,7 +82,8 @@ def timed_drain(count: int, batch_size: int, broker_url: str) -> float:
 
 
 def sweep(config: Config, broker_url: str) -> RelayRates:
-    """R for each batch size, runs interleaved across batch sizes so drift hits all alike."""
+    """R for each batch size, runs interleaved across batch sizes so drift hits all alike; then, at the
+    default batch size, the same backlog spread over KEYS ordering keys (only each key's head is claimable)."""
     rates = RelayRates({b: [] for b in config.batch_sizes})
     for run in range(config.runs):
         for batch_size in config.batch_sizes:
@@ -82,6 +91,10 @@ def sweep(config: Config, broker_url: str) -> RelayRates:
                             f"relay batch={batch_size}")
             rates.runs[batch_size].append(rate)
             log(f"relay batch={batch_size} run {run + 1}/{config.runs}: {rate:,.0f} msg/s")
+        rate = measured(partial(drain_rate, keyed_messages(config), DEFAULT_BATCH, broker_url, keys=KEYS),
+                        "relay keyed")
+        rates.keyed.append(rate)
+        log(f"relay {KEYS} keys run {run + 1}/{config.runs}: {rate:,.0f} msg/s")
     return rates
 
 

@@ -75,16 +75,19 @@ def raw_runs(results: Results) -> list[str]:
     """One line per measured series with all its runs."""
     lines = []
     if results.b_stream:
-        lines += [f"B_stream msg/s: {_join(results.b_stream)}", f"B_sync msg/s: {_join(results.b_sync)}"]
+        lines += [f"B_stream msg/s: {_join(results.b_stream)}", f"B_sync msg/s: {_join(results.b_sync)}",
+                  f"B_stream with the relay's message msg/s: {_join(results.b_stream_wire)}"]
     for batch, runs in (results.relay.runs.items() if results.relay else []):
         lines.append(f"R batch {batch} msg/s: {_join(runs)}")
+    if results.relay and results.relay.keyed:
+        lines.append(f"R with ordering keys msg/s: {_join(results.relay.keyed)}")
     for relays, runs in (results.scaling or {}).items():
         lines.append(f"{relays} relay process(es) msg/s: {_join(runs)}")
     if results.growth:
         lines += [f"R empty table msg/s: {_join(results.growth.empty)}",
                   f"R with {results.growth.retained:,} retained msg/s: {_join(results.growth.full)}"]
-    for with_outbox, runs in (results.write or {}).items():
-        lines.append(f"writers {'with' if with_outbox else 'without'} outbox tx/s: {_join(runs)}")
+    for mode, runs in (results.write or {}).items():
+        lines.append(f"writers, {mode} tx/s: {_join(runs)}")
     for mode, runs in (results.inbox_rates.runs.items() if results.inbox_rates else []):
         lines.append(f"inbox {mode} deliveries/s: {_join(runs)}")
     for mode, lat in (results.latency or {}).items():

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bench.figures import Figure, at_least, at_most, reported
 from bench.latency import Latency
-from bench.relay_rate import DEFAULT_BATCH, Growth, RelayRates
+from bench.relay_rate import DEFAULT_BATCH, KEYS, Growth, RelayRates
 from bench.stats import median
 
 if TYPE_CHECKING:
@@ -22,10 +22,11 @@ class Results:
 
     b_stream: list[float] = field(default_factory=list)
     b_sync: list[float] = field(default_factory=list)
+    b_stream_wire: list[float] = field(default_factory=list)
     relay: RelayRates | None = None
     scaling: dict[int, list[float]] | None = None
     growth: Growth | None = None
-    write: dict[bool, list[float]] | None = None
+    write: dict[str, list[float]] | None = None
     latency: dict[str, Latency] | None = None
     inbox: list[Figure] = field(default_factory=list)
     inbox_rates: InboxRates | None = None
@@ -41,13 +42,23 @@ class Results:
     def _baseline_figures(self) -> list[Figure]:
         if not self.b_stream:
             return []
-        return [reported("B_stream (py-amqp, 256 in flight)", median(self.b_stream), "msg/s"),
-                reported("B_sync (kombu, confirm per message)", median(self.b_sync), "msg/s")]
+        figures = [reported("B_stream (py-amqp, 256 in flight)", median(self.b_stream), "msg/s"),
+                   reported("B_sync (kombu, confirm per message)", median(self.b_sync), "msg/s")]
+        if self.b_stream_wire:
+            wire = median(self.b_stream_wire)
+            figures.append(reported("B_stream with the relay's message", wire, "msg/s",
+                                    f"{wire / median(self.b_stream):.2f}x B_stream: the broker's cost of the "
+                                    "richer message"))
+        return figures
 
     def _relay_figures(self) -> list[Figure]:
         if self.relay is None:
             return []
         figures = [reported(f"R, batch {b}", self.relay.median(b), "msg/s") for b in self.relay.runs]
+        if self.relay.keyed:
+            keyed, plain = median(self.relay.keyed), self.relay.median(DEFAULT_BATCH)
+            figures.append(reported(f"R, backlog on {KEYS} ordering keys, batch {DEFAULT_BATCH}", keyed, "msg/s",
+                                    f"{keyed / plain:.2f}x the unkeyed backlog"))
         if self.b_stream:
             best = self.best_batch()
             rate, note = self.relay.median(best), f"R at batch {best}"
@@ -66,12 +77,15 @@ class Results:
         return figures
 
     def _write_figures(self) -> list[Figure]:
-        if self.write is None:
-            return []
-        plain, with_outbox = median(self.write[False]), median(self.write[True])
-        return [reported("8 writers, domain row only", plain, "tx/s"),
-                reported("8 writers, domain row + outbox.publish", with_outbox, "tx/s"),
-                at_least("write cost ratio (with / without)", with_outbox / plain, 0.9, "x")]
+        figures: list[Figure] = []
+        for kind, label in (("orm", "ORM domain row"), ("raw", "raw-SQL domain row")):
+            if self.write is None or kind not in self.write:
+                continue
+            plain, with_outbox = median(self.write[kind]), median(self.write[f"{kind}+outbox"])
+            figures += [reported(f"8 writers, {label}", plain, "tx/s"),
+                        reported(f"8 writers, {label} + outbox.publish", with_outbox, "tx/s"),
+                        at_least(f"write cost ratio, {label} (with / without)", with_outbox / plain, 0.9, "x")]
+        return figures
 
     def _scaling_figures(self) -> list[Figure]:
         if self.scaling is None:
