@@ -93,8 +93,8 @@ class Relay:
         (NOTIFY or poll interval) decides when to look again, so polling stays polling. Raises
         :class:`BrokerUnavailable` as :meth:`run_once` does, after the batches already done.
 
-        Batches overlap (with AMQP): the next batch is claimed while the broker confirms the tail of
-        the one in flight, and a batch's confirms are recorded while the next one is on the wire, so
+        Full batches overlap (with AMQP): the next batch is claimed while the broker confirms the tail
+        of the one in flight, and a batch's confirms are recorded while the next one is on the wire, so
         that the database and the broker work at the same time instead of taking turns.
         """
         total = RelayResult()
@@ -102,8 +102,13 @@ class Relay:
         batches = 0
         try:
             while max_batches is None or batches < max_batches:
-                if flight is not None and flight.last:
-                    break
+                if flight is not None and flight.result.claimed < self.batch_size:
+                    # A short batch lands before the next claim: the successors of its keyed messages become
+                    # claimable only once it is recorded, and a short batch without keys ends the drain.
+                    short, flight = flight, None
+                    total += self._land(short, short.collect())
+                    if not short.result.keyed:
+                        break
                 result, live = self._claim()
                 batches += 1
                 report = flight.collect() if flight is not None else None
@@ -111,7 +116,7 @@ class Relay:
                     self._release(live, result)
                     total += result
                     break  # the finally block records the batch in flight, then raises
-                landed, flight = flight, self._take_off(live, result, last=self._is_last(result))
+                landed, flight = flight, self._take_off(live, result)
                 if landed is not None:
                     assert report is not None
                     total += self._land(landed, report)
@@ -140,7 +145,7 @@ class Relay:
         result = RelayResult(claimed=len(messages), keyed=sum(m.key is not None for m in messages))
         return result, self._drop_expired(messages, now, result)
 
-    def _take_off(self, messages: list[Claimed], result: RelayResult, *, last: bool) -> _Flight | None:
+    def _take_off(self, messages: list[Claimed], result: RelayResult) -> _Flight | None:
         """Start publishing a batch and return it in flight; None when it was published (and recorded)
         at once: nothing to send, several exchanges, a probe of the broker, or a transport that cannot
         keep a batch in flight."""
@@ -153,7 +158,7 @@ class Relay:
         [(exchange, group)] = groups.items()
         in_flight = self.transport.start(exchange, _envelopes(group), mandatory=outbox_settings.MANDATORY,
                                          timeout=outbox_settings.CONFIRM_TIMEOUT)
-        return _Flight(group, result, in_flight, last)
+        return _Flight(group, result, in_flight)
 
     def _land(self, flight: _Flight, report: PublishReport) -> RelayResult:
         """Record a collected batch; raises BrokerUnavailable when the broker failed during it."""
@@ -223,13 +228,11 @@ class Relay:
 
 @dataclass
 class _Flight:
-    """A batch on the wire: its messages, its counts, the transport's handle on its confirms, and
-    whether it was the last batch of the drain (short, without keys)."""
+    """A batch on the wire: its messages, its counts, and the transport's handle on its confirms."""
 
     messages: list[Claimed]
     result: RelayResult
     in_flight: InFlight
-    last: bool
     report: PublishReport | None = None
 
     def collect(self) -> PublishReport:

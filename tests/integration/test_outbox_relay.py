@@ -120,12 +120,19 @@ def test_relay_drain__short_round_without_keys__ends_the_drain(bound_queue, monk
     assert OutboxMessage.objects.filter(status=Status.PENDING).count() == 1
 
 
-def test_relay_drain__keyed_messages__rounds_go_on_until_every_successor_is_sent(bound_queue):
+def test_relay_drain__keyed_messages__rounds_go_on_until_every_successor_is_sent(bound_queue, monkeypatch):
     queue = bound_queue("chain.*")
     messages = [outbox.publish("chain.step", {"n": n}, key="chain-1") for n in range(4)]
-    result = Relay(batch_size=10).drain()
+    relay = Relay(batch_size=10)
+    claims = []
+    original = relay._claim
+    monkeypatch.setattr(relay, "_claim", lambda: claims.append(original()) or claims[-1])
+    result = relay.drain()
     assert result.sent == 4
     assert [r.message_id for r in queue.take(4)] == [str(m.id) for m in messages]
+    # Each short batch is recorded before the next claim, so every claim finds the chain's next message;
+    # the fifth finds nothing and ends the drain.
+    assert [claimed.claimed for claimed, _ in claims] == [1, 1, 1, 1, 0]
 
 
 def test_relays__three_concurrent_drain_10000__each_published_exactly_once(bound_queue):
