@@ -28,7 +28,7 @@ def uuid7() -> uuid.UUID:
     value = _compose(time.time_ns(), int.from_bytes(os.urandom(8), "big") >> (64 - _RANDOM_BITS))
     with _lock:
         if value <= _last:  # same 1/4096 ms as the previous id, or the clock went back: count on from it
-            value = _last + 1
+            value = _successor(_last)
         _last = value
     return uuid.UUID(int=value)
 
@@ -36,4 +36,16 @@ def uuid7() -> uuid.UUID:
 def _compose(nanoseconds: int, random_bits: int) -> int:
     milliseconds, rest = divmod(nanoseconds, 1_000_000)
     fraction = rest * 4096 // 1_000_000  # the sub-millisecond part, in 1/4096 ms
-    return (milliseconds & 0xFFFF_FFFF_FFFF) << 80 | _VERSION | fraction << 64 | _VARIANT | random_bits
+    return _pack((milliseconds & 0xFFFF_FFFF_FFFF) << 74 | fraction << 62 | random_bits)
+
+
+def _successor(value: int) -> int:
+    """The next UUIDv7 after ``value``: its 122 time and random bits + 1, carrying past the version and
+    variant bits instead of into them."""
+    counter = (value >> 80) << 74 | (value >> 64 & 0xFFF) << 62 | value & ((1 << 62) - 1)
+    return _pack((counter + 1) & ((1 << 122) - 1))
+
+
+def _pack(counter: int) -> int:
+    """Place 122 bits (48 time, 12 sub-millisecond, 62 random) around the version and variant fields."""
+    return (counter >> 74) << 80 | _VERSION | (counter >> 62 & 0xFFF) << 64 | _VARIANT | counter & ((1 << 62) - 1)

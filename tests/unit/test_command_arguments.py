@@ -43,6 +43,8 @@ def test_help__lists_every_option(app, name):
     pytest.param(["outbox_purge", "--older-than", "-1"], "0 or more", id="negative-age"),
     pytest.param(["inbox_purge", "--older-than", "soon"], "0 or more, not 'soon'", id="age-not-a-number"),
     pytest.param(["outbox_relay", "--once", "--metrics-port", "0"], "at least 1", id="relay-metrics-port"),
+    pytest.param(["outbox_relay", "--once", "--batch-size", "0"], "at least 1, not '0'", id="relay-batch-size-0"),
+    pytest.param(["outbox_relay", "--interval", "-1"], "above 0, not '-1'", id="relay-negative-interval"),
     pytest.param(["inbox_consume", "--once", "--metrics-port", "x"], "at least 1", id="consume-metrics-port"),
     pytest.param(["outbox_relay", "--once", "--metrics-host", "0.0.0.0"], "--metrics-host needs --metrics-port",
                  id="relay-metrics-host-without-port"),

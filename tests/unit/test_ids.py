@@ -26,3 +26,13 @@ def test_uuid7__clock_stepping_back__still_increases(monkeypatch):
     second = uuid7()
     assert second > first
     assert second.version == 7 and second.variant == uuid.RFC_4122
+
+
+def test_uuid7__counting_on_past_all_ones_random_bits__carries_into_time_not_version_or_variant(monkeypatch):
+    import os
+
+    monkeypatch.setattr(time, "time_ns", lambda: 1_700_000_000_000_000_000)  # a fixed clock
+    monkeypatch.setattr(os, "urandom", lambda n: b"\xff" * n)  # every random bit set
+    first, second, third = uuid7(), uuid7(), uuid7()
+    assert first < second < third
+    assert all(value.version == 7 and value.variant == uuid.RFC_4122 for value in (first, second, third))

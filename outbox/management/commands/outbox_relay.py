@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, OutboxError
 from outbox.listener import waiter_for
-from outbox.management.cli import add_metrics_arguments, serve_metrics
+from outbox.management.cli import add_metrics_arguments, positive_float, positive_int, serve_metrics
 from outbox.relay import Relay, RelayResult
 from outbox.worker import RelayWorker
 
@@ -22,9 +22,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Drain what is due now, then exit.")
-        parser.add_argument("--batch-size", type=_positive_int, default=None,
+        parser.add_argument("--batch-size", type=positive_int, default=None,
                             help=f"Messages per round (default OUTBOX_BATCH_SIZE={outbox_settings.BATCH_SIZE}).")
-        parser.add_argument("--interval", type=_positive_float, default=None,
+        parser.add_argument("--interval", type=positive_float, default=None,
                             help=f"Seconds between polls (default OUTBOX_POLL_INTERVAL="
                                  f"{outbox_settings.POLL_INTERVAL}).")
         parser.add_argument("--no-listen", action="store_true", help="Poll only; do not LISTEN on PostgreSQL.")
@@ -63,16 +63,3 @@ class Command(BaseCommand):
         self.stdout.write(f"sent {result.sent}, retrying {result.retried}, dead {result.dead}, "
                           f"expired {result.expired}, released {result.released}")
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
