@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString
 
 from outbox import operations
 from outbox.admin_actions import Operation, confirm_then_run, has_permission
-from outbox.admin_base import ReadOnlyMessageAdmin
+from outbox.admin_base import ReadOnlyAdmin, ReadOnlyMessageAdmin
 from outbox.admin_display import age_since, next_attempt, one_line, preformatted, pretty_json, status_badge
 from outbox.admin_filters import OutboxStuckFilter, TopicFilter
 from outbox.admin_related import cause, caused, link_list, received
@@ -133,21 +133,12 @@ class OutboxMessageAdmin(ReadOnlyMessageAdmin):
 
 
 @admin.register(BreakerState)
-class BreakerStateAdmin(admin.ModelAdmin):
+class BreakerStateAdmin(ReadOnlyAdmin):
     """Circuit breakers as the relay and the inbox handlers last stored them (read-only)."""
 
     list_display = ("name", "state", "failures", "changed_at", "short_reason")
     list_filter = ("state",)
     ordering = ("name",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="reason")
     def short_reason(self, obj: BreakerState) -> SafeString | str:

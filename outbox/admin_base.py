@@ -18,7 +18,21 @@ from outbox.admin_actions import RETURN_TO, Operation, has_permission
 from outbox.admin_counts import CheapCountPaginator
 
 
-class ReadOnlyMessageAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """No add, change or delete in the admin: rows are written by the library, changed only through
+    explicit, permission-gated operations."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyMessageAdmin(ReadOnlyAdmin):
     """Look, and act through the operator actions; never add, edit or delete a message."""
 
     paginator = CheapCountPaginator
@@ -36,15 +50,6 @@ class ReadOnlyMessageAdmin(admin.ModelAdmin):
     operations: tuple[Operation, ...] = ()
 
     # -- permissions --------------------------------------------------------------------------
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return has_permission(self, request, "retry")
 
