@@ -59,10 +59,9 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_worker__commit_notifies__relayed_within_seconds_not_the_poll_interval(bound_queue, notify_channel):
-    queue = bound_queue()
-    stop = threading.Event()
-    worker = RelayWorker(Relay(), PgNotifyWaiter("default", notify_channel, stop), stop, interval=30.0)
+def start_listening_worker(channel: str, stop: threading.Event) -> threading.Thread:
+    """A RelayWorker with a LISTEN waiter and a 30 s poll interval, running in its own thread until ``stop``."""
+    worker = RelayWorker(Relay(), PgNotifyWaiter("default", channel, stop), stop, interval=30.0)
 
     def run() -> None:
         try:
@@ -72,6 +71,13 @@ def test_worker__commit_notifies__relayed_within_seconds_not_the_poll_interval(b
 
     thread = threading.Thread(target=run)
     thread.start()
+    return thread
+
+
+def test_worker__commit_notifies__relayed_within_seconds_not_the_poll_interval(bound_queue, notify_channel):
+    queue = bound_queue()
+    stop = threading.Event()
+    thread = start_listening_worker(notify_channel, stop)
     try:
         wait_until(lambda: listening(notify_channel), what="the worker's LISTEN")
         with transaction.atomic():
@@ -89,16 +95,7 @@ def test_worker__commit_notifies__relayed_within_seconds_not_the_poll_interval(b
 
 def test_worker__stop_set_while_waiting__stops_without_waiting_out_the_interval(notify_channel, exchange):
     stop = threading.Event()
-    worker = RelayWorker(Relay(), PgNotifyWaiter("default", notify_channel, stop), stop, interval=30.0)
-
-    def run() -> None:
-        try:
-            worker.run()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    thread = start_listening_worker(notify_channel, stop)
     wait_until(lambda: listening(notify_channel), what="the worker's LISTEN")
     stopped = time.monotonic()
     stop.set()
