@@ -37,6 +37,7 @@ from outbox.admin_display import (
 from outbox.admin_filters import RecentValuesFilter, StuckFilter
 from outbox.admin_related import cause, caused, faults, link_list, outbox_row, received
 from outbox.admin_summary import Summary
+from outbox.ids import short
 
 RETRY = Operation(
     "retry", "Retry now", "retried",
@@ -175,7 +176,7 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
     # -- columns ------------------------------------------------------------------------------
     @admin.display(description="message id")
     def short_id(self, obj: InboxMessage) -> str:
-        return obj.message_id[:13]
+        return short(obj.message_id)
 
     @admin.display(description="status")
     def status_badge(self, obj: InboxMessage) -> SafeString:

@@ -18,6 +18,7 @@ from outbox.admin_display import age_since, next_attempt, one_line, preformatted
 from outbox.admin_filters import OutboxStuckFilter, TopicFilter
 from outbox.admin_related import cause, caused, link_list, received
 from outbox.admin_summary import Summary, outbox_summary
+from outbox.ids import short
 from outbox.models import BreakerState, OutboxMessage, Status
 
 RETRY = Operation(
@@ -88,7 +89,7 @@ class OutboxMessageAdmin(ReadOnlyMessageAdmin):
     # -- columns ------------------------------------------------------------------------------
     @admin.display(description="id", ordering="id")
     def short_id(self, obj: OutboxMessage) -> str:
-        return str(obj.id)[:8]
+        return short(obj.id)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: OutboxMessage) -> SafeString:

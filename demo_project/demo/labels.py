@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from outbox.ids import short
+
 
 class Labels:
     """Names by message id, by ordering key, or by correlation id (follow-up messages inherit it)."""
@@ -17,5 +19,5 @@ class Labels:
         """``topic 1f3a9c2e (label)``; the label is omitted when nothing names the message."""
         message_id = str(message_id)
         label = next((self._names[i] for i in (message_id, key, correlation_id) if i and i in self._names), "")
-        text = f"{topic} {message_id.replace('-', '')[:8]}"
+        text = f"{topic} {short(message_id)}"
         return f"{text} ({label})" if label else text

@@ -28,6 +28,7 @@ from inbox.models import InboxMessage
 from inbox.processing import Outcome, Processor
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable
+from outbox.ids import short
 from outbox.relay import Relay
 
 IDLE_TIMEOUT = 0.01  # seconds the consumer listens for more before it counts the queue as empty
@@ -93,7 +94,7 @@ class InProcessServices:
 
     def _task_duplicate(self, name: str, task_id: str) -> None:
         self.task_duplicates.append((name, f"celery:{name}"))
-        self.buffer.add("duplicate", f"celery:{name}", f"task {name} {task_id.replace('-', '')[:8]}: already "
+        self.buffer.add("duplicate", f"celery:{name}", f"task {name} {short(task_id)}: already "
                                                        "done, skipped (task id found in the inbox)")
 
     def duplicates(self) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from demo_project.demo.timeline import Event
 from demo_project.hotel.models import AuthorisationStatus, CardAuthorisation, GuestNotice
 from demo_project.mailprovider.models import ApiCall, Outcome
 from inbox.models import InboxMessage, Status
+from outbox.ids import short
 from outbox.models import BreakerState, OutboxMessage
 from outbox.models import Status as OutboxStatus
 
@@ -208,11 +209,11 @@ class ServiceWatch:
 
 def _call_text(call: ApiCall) -> str:
     key = call.idempotency_key.rpartition(":")
-    short = f"{key[0]}:{key[2].replace('-', '')[:8]}"
+    short_key = f"{key[0]}:{short(key[2])}"
     texts = {
-        Outcome.ACCEPTED: f"e-mail {call.detail} sent to {call.to} (key {short})",
+        Outcome.ACCEPTED: f"e-mail {call.detail} sent to {call.to} (key {short_key})",
         Outcome.RESPONSE_LOST: f"e-mail {call.detail} sent to {call.to}, but the response is lost on the way back",
-        Outcome.DUPLICATE: f"key {short} seen before: answers {call.detail} again, sends nothing",
+        Outcome.DUPLICATE: f"key {short_key} seen before: answers {call.detail} again, sends nothing",
         Outcome.UNAVAILABLE: f"503 for {call.to}: outage",
         Outcome.SERVER_ERROR: f"500 for {call.to}: {call.detail}",
     }

@@ -7,6 +7,7 @@ import pytest
 from django.db import connections
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from outbox.ids import short
 from outbox.relay import Relay
 from tests.admin_support import OUTBOX_LIST, dead_outbox, outbox_message, staff
 
@@ -62,7 +63,7 @@ def test_operator__filters_dead_opens_one_retries_it_and_sees_it_sent(browser, l
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
     assert "Retry now (dead or pending: due now)" in page.locator("select[name=action] option").all_text_contents()
 
-    page.get_by_role("link", name=str(dead.id)[:8]).click()
+    page.get_by_role("link", name=short(dead.id)).click()
     expect(page.locator("pre.msg-pre").first).to_contain_text('"order": 7')
     expect(page.locator(".field-status .readonly")).to_have_text("dead")
     page.click("button[name=op-retry]")
@@ -87,6 +88,6 @@ def test_viewer__sees_dead_messages_but_has_no_retry(browser, live_server):
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
     options = page.locator("select[name=action] option").all_text_contents()  # no actions: no dropdown at all
     assert not any("Retry" in option for option in options)
-    page.get_by_role("link", name=str(dead.id)[:8]).click()
+    page.get_by_role("link", name=short(dead.id)).click()
     expect(page.locator("pre.msg-pre").first).to_be_visible()
     expect(page.locator("button[name=op-retry]")).to_have_count(0)

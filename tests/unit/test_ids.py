@@ -1,7 +1,7 @@
 import time
 import uuid
 
-from outbox.ids import uuid7
+from outbox.ids import short, uuid7
 
 
 def test_uuid7__version_variant_and_millisecond_prefix():
@@ -36,3 +36,14 @@ def test_uuid7__counting_on_past_all_ones_random_bits__carries_into_time_not_ver
     first, second, third = uuid7(), uuid7(), uuid7()
     assert first < second < third
     assert all(value.version == 7 and value.variant == uuid.RFC_4122 for value in (first, second, third))
+
+
+def test_short__ids_made_in_the_same_minute__told_apart_by_their_random_end():
+    ids = [uuid7() for _ in range(1000)]
+    assert len({short(value) for value in ids}) == 1000
+    assert short(ids[0]) == ids[0].hex[-8:]
+    assert short(str(ids[0])) == short(ids[0])
+
+
+def test_short__id_that_is_no_uuid__first_13_characters():
+    assert short("order-2024-000017-retry") == "order-2024-00"
