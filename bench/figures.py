@@ -51,10 +51,6 @@ def reported(name: str, value: float, unit: str, detail: str = "") -> Figure:
     return Figure(name, value, unit, "-", None, detail)
 
 
-def not_measured(name: str, goal: str) -> Figure:
-    return Figure(name, None, "", goal, None, "hook in bench/inbox_hooks.py")
-
-
 def table_lines(figures: list[Figure]) -> list[str]:
     """Plain-text table for the terminal."""
     width = max(len(f.name) for f in figures)
