@@ -22,7 +22,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 import outbox
-from inbox import ordering
+from inbox import ordering, transitions
 from inbox.conf import inbox_settings
 from inbox.decoding import Delivery, parse_time, plain, storable
 from inbox.failures import Failure, describe, rejection
@@ -96,24 +96,38 @@ class Processor:
 
         Finishing a message of an ordered key makes the key's next blocked message due at once, so
         this keeps selecting until the limit is reached or a pass makes no progress: a chain of
-        blocked messages is released within one call, not one consumer round per message.
+        blocked messages is released within one call, not one consumer round per message. First it
+        releases blocked messages that nothing is ahead of any more (self-healing, see
+        :func:`inbox.transitions.release_stranded`).
         """
         budget = limit or inbox_settings.RETRY_BATCH
+        transitions.release_stranded(budget, self.using)
         total = 0
         while total < budget:
             now = timezone.now()
-            ids = list(InboxMessage.objects.using(self.using).due(now).order_by("available_at")
-                       .values_list("id", flat=True)[: budget - total])
-            ran = sum(self._retry(pk, now) for pk in ids)
+            due = list(InboxMessage.objects.using(self.using).due(now).order_by("available_at")
+                       .values_list("id", "handler", "key", "sequence")[: budget - total])
+            ran = sum(self._retry(pk, now, self._ordering_key(handler, key, sequence))
+                      for pk, handler, key, sequence in due)
             total += ran
             if not ran:
                 break
         return total
 
     # -- one run --------------------------------------------------------------------------------
-    def _retry(self, pk: int, now: datetime) -> bool:
+    def _ordering_key(self, handler: str, key: str | None, sequence: int | None) -> tuple[str, str] | None:
+        """(handler, key) whose lock a run of this message takes; None when its handler keeps no per-key state."""
+        spec = self.registry.get(handler)
+        keyed = spec is not None and (spec.ordered or spec.skip_stale)
+        return (handler, key) if keyed and key is not None and sequence is not None else None
+
+    def _retry(self, pk: int, now: datetime, key: tuple[str, str] | None) -> bool:
         try:
             with transaction.atomic(using=self.using):
+                # The key before the row: the order operator actions take them in (inbox/transitions.py),
+                # so that neither side waits for the other in a circle.
+                if key is not None:
+                    ordering.lock_key(*key, self.using)
                 row = (InboxMessage.objects.using(self.using).select_for_update(skip_locked=True)
                        .filter(pk=pk, status=Status.WAITING, available_at__lte=now).first())
                 if row is None:
