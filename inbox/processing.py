@@ -14,6 +14,7 @@ writes it once: see :meth:`Processor._receive`.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -36,6 +37,9 @@ from outbox.context import Cause, caused_by
 
 logger = logging.getLogger(__name__)
 
+#: Seconds between two self-healing passes of one processor's retry poller (the first call always runs one).
+HEAL_EVERY = 10.0
+
 
 class Outcome(str, Enum):
     APPLIED = "applied"
@@ -57,6 +61,7 @@ class Processor:
         self.registry = handlers
         self.using = using
         self.breakers: dict[str, CircuitBreaker] = {}
+        self._healed_at: float | None = None
         self._breaker_changes: dict[str, CircuitBreaker] = {}
 
     # -- entry points -------------------------------------------------------------------------
@@ -101,7 +106,7 @@ class Processor:
         :func:`inbox.transitions.release_stranded`).
         """
         budget = limit or inbox_settings.RETRY_BATCH
-        transitions.release_stranded(budget, self.using)
+        self._heal(budget)
         total = 0
         while total < budget:
             now = timezone.now()
@@ -113,6 +118,14 @@ class Processor:
             if not ran:
                 break
         return total
+
+    def _heal(self, limit: int) -> None:
+        """Release stranded blocked messages, at most once per :data:`HEAL_EVERY` seconds: the query probes
+        every blocked row, and this runs after each batch of deliveries."""
+        clock = time.monotonic()
+        if self._healed_at is None or clock - self._healed_at >= HEAL_EVERY:
+            self._healed_at = clock
+            transitions.release_stranded(limit, self.using)
 
     # -- one run --------------------------------------------------------------------------------
     def _ordering_key(self, handler: str, key: str | None, sequence: int | None) -> tuple[str, str] | None:
