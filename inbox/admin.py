@@ -16,7 +16,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from inbox import operations
+from inbox import operations, transitions
 from inbox.admin_groups import dead_groups, dead_in_group
 from inbox.admin_summary import inbox_summary
 from inbox.conf import inbox_settings
@@ -41,16 +41,17 @@ from outbox.ids import short
 
 RETRY = Operation(
     "retry", "Retry now", "retried",
-    "Dead and waiting messages get a fresh set of retries and run again within seconds (the next retry poll). "
-    "Messages refused on the wire (no handler) cannot be retried; other messages are left as they are.",
-    eligible=lambda rows: rows.filter(status__in=operations.RETRYABLE).exclude(handler=""),
-    run=lambda rows, reason, actor: operations.retry(rows, actor=actor))
+    "Dead, waiting and blocked messages get a fresh set of retries and run again within seconds (the next retry "
+    "poll); a blocked message only once nothing is ahead of it in its key. Messages refused on the wire (no "
+    "handler) cannot be retried; other messages (done ones above all) are left as they are.",
+    eligible=lambda rows: transitions.eligible(rows, "retry"),
+    run=lambda rows, reason, actor: transitions.retry(rows, actor=actor))
 DISCARD = Operation(
     "discard", "Discard", "discarded",
     "Dead, waiting and blocked messages are kept but marked discarded, with your reason in their history; "
     "they never run again. The next message of an ordered key is released. Other messages are left as they are.",
-    eligible=lambda rows: rows.filter(status__in=[*operations.RETRYABLE, Status.BLOCKED]),
-    run=lambda rows, reason, actor: operations.discard(rows, reason, actor=actor), needs_reason=True)
+    eligible=lambda rows: transitions.eligible(rows, "discard"),
+    run=lambda rows, reason, actor: transitions.discard(rows, reason, actor=actor), needs_reason=True)
 
 
 class InboxStuckFilter(StuckFilter):
@@ -123,7 +124,7 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
         return inbox_summary(self.get_queryset(request).db)
 
     # -- actions ------------------------------------------------------------------------------
-    @admin.action(permissions=["retry"], description="Retry now (dead or waiting: due now)")
+    @admin.action(permissions=["retry"], description="Retry now (dead, waiting or blocked: due now)")
     def retry(self, request: HttpRequest, queryset: QuerySet[InboxMessage]) -> HttpResponse | None:
         return confirm_then_run(self, request, queryset, RETRY)
 

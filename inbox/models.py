@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 
@@ -47,10 +47,20 @@ class InboxMessageQuerySet(models.QuerySet["InboxMessage"]):
     def stuck(self, now: datetime, after: timedelta) -> InboxMessageQuerySet:
         return self.waiting().filter(received_at__lt=now - after)
 
+    def holding_keys(self, dead_blocks: bool) -> InboxMessageQuerySet:
+        """Messages that hold back the later messages of their key: waiting, blocked, and dead if ``dead_blocks``."""
+        return self.filter(status__in=[Status.WAITING, Status.BLOCKED] + ([Status.DEAD] if dead_blocks else []))
+
     def earlier_unfinished(self, handler: str, key: str, sequence: int, dead_blocks: bool) -> InboxMessageQuerySet:
         """Messages of the same handler and key, written before ``sequence``, not yet finished."""
-        statuses = [Status.WAITING, Status.BLOCKED] + ([Status.DEAD] if dead_blocks else [])
-        return self.filter(handler=handler, key=key, sequence__lt=sequence, status__in=statuses)
+        return self.holding_keys(dead_blocks).filter(handler=handler, key=key, sequence__lt=sequence)
+
+    def releasable(self, dead_blocks: bool) -> InboxMessageQuerySet:
+        """Blocked messages with nothing ahead of them in their key: nothing will ever release them but the
+        retry poller's self-healing (a head purged or discarded without releasing them, say)."""
+        ahead = self.model.objects.using(self.db).holding_keys(dead_blocks).filter(
+            handler=OuterRef("handler"), key=OuterRef("key"), sequence__lt=OuterRef("sequence"))
+        return self.filter(status=Status.BLOCKED).exclude(Exists(ahead))
 
     def next_blocked(self, handler: str, key: str) -> InboxMessage | None:
         return self.filter(handler=handler, key=key, status=Status.BLOCKED).order_by("sequence").first()

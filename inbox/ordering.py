@@ -48,6 +48,17 @@ def advance(position: KeyPosition | None, row: InboxMessage, now: datetime) -> N
         position.save(update_fields=["sequence", "applied_at"])
 
 
+def release_if_free(handler: str, key: str, dead_blocks: bool, now: datetime, using: str) -> InboxMessage | None:
+    """Make the key's first blocked message due when nothing is ahead of it any more; returns it (None when
+    none waits, or it is still held back). Call with the key locked (:func:`lock_key`)."""
+    following = InboxMessage.objects.using(using).next_blocked(handler, key)
+    if following is None or is_blocked(following, dead_blocks, using):
+        return None
+    following.status, following.available_at = Status.WAITING, now
+    following.save(update_fields=["status", "available_at"])
+    return following
+
+
 def release_next(row: InboxMessage, now: datetime, using: str) -> InboxMessage | None:
     """Make the key's next blocked message due; returns it (None when none waits)."""
     if row.key is None:

@@ -14,6 +14,7 @@ writes it once: see :meth:`Processor._receive`.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -22,7 +23,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 import outbox
-from inbox import ordering
+from inbox import ordering, transitions
 from inbox.conf import inbox_settings
 from inbox.decoding import Delivery, parse_time, plain, storable
 from inbox.failures import Failure, describe, rejection
@@ -35,6 +36,9 @@ from outbox.breaker import CircuitBreaker, State
 from outbox.context import Cause, caused_by
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between two self-healing passes of one processor's retry poller (the first call always runs one).
+HEAL_EVERY = 10.0
 
 
 class Outcome(str, Enum):
@@ -57,6 +61,7 @@ class Processor:
         self.registry = handlers
         self.using = using
         self.breakers: dict[str, CircuitBreaker] = {}
+        self._healed_at: float | None = None
         self._breaker_changes: dict[str, CircuitBreaker] = {}
 
     # -- entry points -------------------------------------------------------------------------
@@ -96,24 +101,46 @@ class Processor:
 
         Finishing a message of an ordered key makes the key's next blocked message due at once, so
         this keeps selecting until the limit is reached or a pass makes no progress: a chain of
-        blocked messages is released within one call, not one consumer round per message.
+        blocked messages is released within one call, not one consumer round per message. First it
+        releases blocked messages that nothing is ahead of any more (self-healing, see
+        :func:`inbox.transitions.release_stranded`).
         """
         budget = limit or inbox_settings.RETRY_BATCH
+        self._heal(budget)
         total = 0
         while total < budget:
             now = timezone.now()
-            ids = list(InboxMessage.objects.using(self.using).due(now).order_by("available_at")
-                       .values_list("id", flat=True)[: budget - total])
-            ran = sum(self._retry(pk, now) for pk in ids)
+            due = list(InboxMessage.objects.using(self.using).due(now).order_by("available_at")
+                       .values_list("id", "handler", "key", "sequence")[: budget - total])
+            ran = sum(self._retry(pk, now, self._ordering_key(handler, key, sequence))
+                      for pk, handler, key, sequence in due)
             total += ran
             if not ran:
                 break
         return total
 
+    def _heal(self, limit: int) -> None:
+        """Release stranded blocked messages, at most once per :data:`HEAL_EVERY` seconds: the query probes
+        every blocked row, and this runs after each batch of deliveries."""
+        clock = time.monotonic()
+        if self._healed_at is None or clock - self._healed_at >= HEAL_EVERY:
+            self._healed_at = clock
+            transitions.release_stranded(limit, self.using)
+
     # -- one run --------------------------------------------------------------------------------
-    def _retry(self, pk: int, now: datetime) -> bool:
+    def _ordering_key(self, handler: str, key: str | None, sequence: int | None) -> tuple[str, str] | None:
+        """(handler, key) whose lock a run of this message takes; None when its handler keeps no per-key state."""
+        spec = self.registry.get(handler)
+        keyed = spec is not None and (spec.ordered or spec.skip_stale)
+        return (handler, key) if keyed and key is not None and sequence is not None else None
+
+    def _retry(self, pk: int, now: datetime, key: tuple[str, str] | None) -> bool:
         try:
             with transaction.atomic(using=self.using):
+                # The key before the row: the order operator actions take them in (inbox/transitions.py),
+                # so that neither side waits for the other in a circle.
+                if key is not None:
+                    ordering.lock_key(*key, self.using)
                 row = (InboxMessage.objects.using(self.using).select_for_update(skip_locked=True)
                        .filter(pk=pk, status=Status.WAITING, available_at__lte=now).first())
                 if row is None:

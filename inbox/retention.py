@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from django.db import DEFAULT_DB_ALIAS
 
+from inbox import transitions
 from inbox.conf import inbox_settings
 from inbox.models import InboxMessage
 from outbox.bulk import ProgressCallback
@@ -20,7 +21,8 @@ def purge(older_than_days: float | None = None, *, include_dead: bool = False, t
           on_progress: ProgressCallback | None = None, using: str = DEFAULT_DB_ALIAS) -> int:
     """Delete done, expired, skipped and discarded rows (and dead ones with ``include_dead``) received
     more than ``older_than_days`` ago (default ``INBOX_RETENTION_DAYS``), optionally of ``topics`` or
-    ``handlers`` only. Waiting and blocked rows are never deleted.
+    ``handlers`` only. Waiting and blocked rows are never deleted; a key whose dead head is deleted releases
+    its next message.
 
     Returns how many were deleted (with ``dry_run``: would be, deleting nothing); 0 when none matched.
     """
@@ -30,4 +32,5 @@ def purge(older_than_days: float | None = None, *, include_dead: bool = False, t
         queryset = queryset.filter(topic__in=topics)
     if handlers:
         queryset = queryset.filter(handler__in=handlers)
-    return delete_in_batches(queryset, batch_size, dry_run=dry_run, on_progress=on_progress)
+    return delete_in_batches(queryset, batch_size, dry_run=dry_run, on_progress=on_progress,
+                             delete=transitions.delete_and_release)

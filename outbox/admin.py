@@ -20,25 +20,26 @@ from outbox.admin_related import cause, caused, link_list, received
 from outbox.admin_summary import Summary, outbox_summary
 from outbox.ids import short
 from outbox.models import BreakerState, OutboxMessage, Status
+from outbox.transitions import LEGAL, Changed
 
 RETRY = Operation(
     "retry", "Retry now", "retried",
     "Dead and pending messages become due now, with their attempts reset; the relay publishes them on its "
     "next round. Other messages are left as they are.",
-    eligible=lambda rows: rows.filter(status__in=[Status.DEAD, Status.PENDING]),
-    run=lambda rows, reason, actor: operations.retry(rows))
+    eligible=lambda rows: rows.filter(status__in=LEGAL["retry"]),
+    run=lambda rows, reason, actor: Changed(operations.retry(rows)))
 DISCARD = Operation(
     "discard", "Discard", "discarded",
     "Pending and dead messages are kept but marked discarded, with your reason: they are never published. "
     "A dead message no longer holds back the later messages of its key. Other messages are left as they are.",
-    eligible=lambda rows: rows.filter(status__in=[Status.DEAD, Status.PENDING]),
-    run=lambda rows, reason, actor: operations.discard(rows, reason), needs_reason=True)
+    eligible=lambda rows: rows.filter(status__in=LEGAL["discard"]),
+    run=lambda rows, reason, actor: Changed(operations.discard(rows, reason)), needs_reason=True)
 REPLAY = Operation(
     "replay", "Replay", "replayed",
     "Sent messages are published again with the same message id. Consumers' inboxes drop them as duplicates "
     "unless their deduplication window has passed. Messages not sent are left as they are.",
-    eligible=lambda rows: rows.filter(status=Status.SENT),
-    run=lambda rows, reason, actor: operations.replay(rows))
+    eligible=lambda rows: rows.filter(status__in=LEGAL["replay"]),
+    run=lambda rows, reason, actor: Changed(operations.replay(rows)))
 
 
 @admin.register(OutboxMessage)

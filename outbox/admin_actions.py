@@ -27,6 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from outbox.admin_counts import Count, cheap_count
 from outbox.admin_related import link_list
+from outbox.transitions import Changed
 
 CONFIRM = "confirm"
 RETURN_TO = "_return_to"
@@ -47,7 +48,7 @@ class Operation:
     past: str
     description: str
     eligible: Callable[[QuerySet[Any]], QuerySet[Any]]
-    run: Callable[[QuerySet[Any], str, str], int]  # (rows, reason, actor) -> rows changed
+    run: Callable[[QuerySet[Any], str, str], Changed]  # (rows, reason, actor) -> rows changed, notes
     needs_reason: bool = False
 
 
@@ -76,8 +77,9 @@ def confirm_then_run(model_admin: Any, request: HttpRequest, queryset: QuerySet[
     if request.POST.get(CONFIRM) == "yes" and (form is None or form.is_valid()):
         reason = form.cleaned_data["reason"] if form is not None else ""
         changed = execute(model_admin, request, queryset, operation, reason, across)
-        model_admin.message_user(request, f"{changed} {_noun(model_admin, changed)} {operation.past}.",
-                                 messages.SUCCESS)
+        notes = "".join(f" {note}." for note in changed.notes)
+        model_admin.message_user(request, f"{changed.count} {_noun(model_admin, changed.count)} {operation.past}."
+                                 f"{notes}", messages.WARNING if notes else messages.SUCCESS)
         return_to = request.POST.get(RETURN_TO, "")
         if url_has_allowed_host_and_scheme(return_to, {request.get_host()}, request.is_secure()):
             return HttpResponseRedirect(return_to)
@@ -86,8 +88,9 @@ def confirm_then_run(model_admin: Any, request: HttpRequest, queryset: QuerySet[
 
 
 def execute(model_admin: Any, request: HttpRequest, queryset: QuerySet[Any], operation: Operation, reason: str,
-            across: bool) -> int:
-    """Run ``operation`` on the eligible rows of ``queryset`` and record it; returns how many changed.
+            across: bool) -> Changed:
+    """Run ``operation`` on the eligible rows of ``queryset`` and record it; returns how many changed, with
+    the operation's notes on rows it left as they were.
 
     Ticked rows get one history entry each; "all matching the filter" gets one entry for the model
     (it may be millions of rows), naming the filter.
@@ -97,8 +100,9 @@ def execute(model_admin: Any, request: HttpRequest, queryset: QuerySet[Any], ope
     note = f"{operation.title} from the admin" + (f": {reason}" if reason else "")
     if across:
         changed = operation.run(targets, reason, actor)
-        log_bulk(model_admin, request, f"{changed} {_noun(model_admin, changed)} matching {describe_filters(request)}",
-                 f"{note} ({changed} changed)")
+        log_bulk(model_admin, request,
+                 f"{changed.count} {_noun(model_admin, changed.count)} matching {describe_filters(request)}",
+                 f"{note} ({changed.count} changed)")
         return changed
     rows = list(targets)
     changed = operation.run(targets, reason, actor)

@@ -14,12 +14,12 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
 
 from outbox import operations
-from outbox.models import Status
 from outbox.operations import DEFAULT_BATCH, in_batches
 from outbox.selection import Selection, select_outbox
+from outbox.transitions import LEGAL
 
-RETRYABLE = (Status.DEAD.value, Status.PENDING.value)
-REPLAYABLE = (Status.SENT.value,)
+RETRYABLE = LEGAL["retry"]
+REPLAYABLE = LEGAL["replay"]
 
 
 @dataclass(frozen=True)

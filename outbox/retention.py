@@ -6,7 +6,7 @@ when asked (they are the operator's to-do list).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,9 +44,11 @@ def purge(older_than_days: float | None = None, *, include_dead: bool = False, t
 
 
 def delete_in_batches(queryset: QuerySet[Any], batch_size: int = DEFAULT_BATCH, *, dry_run: bool = False,
-                      on_progress: ProgressCallback | None = None) -> int:
+                      on_progress: ProgressCallback | None = None,
+                      delete: Callable[[QuerySet[Any]], int] | None = None) -> int:
     """Delete the rows of ``queryset``, at most ``batch_size`` per DELETE; returns how many were deleted
-    (with ``dry_run``: how many match). 0 when nothing matches.
+    (with ``dry_run``: how many match). 0 when nothing matches. ``delete`` deletes one batch and returns
+    how many rows went (default: a plain DELETE); the inbox's also releases ordered keys whose head went.
 
     Each DELETE repeats the queryset's conditions, not just the primary keys: a row that changed
     between choosing and deleting (a sent message replayed meanwhile) is left alone.
@@ -59,9 +61,13 @@ def delete_in_batches(queryset: QuerySet[Any], batch_size: int = DEFAULT_BATCH, 
         ids = list(queryset.order_by().values_list("pk", flat=True)[:batch_size])
         if not ids:
             return done
-        deleted, _ = queryset.filter(pk__in=ids).delete()
-        done += deleted
+        done += (delete or _delete)(queryset.filter(pk__in=ids))
         if on_progress is not None:
             on_progress(Progress(done, max(total, done)))
         if len(ids) < batch_size:
             return done
+
+
+def _delete(batch: QuerySet[Any]) -> int:
+    deleted, _ = batch.delete()
+    return int(deleted)

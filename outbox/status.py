@@ -37,12 +37,15 @@ class OutboxStatus:
 
 @dataclass(frozen=True)
 class InboxStatus:
-    """``oldest_waiting_age`` is in seconds over waiting and blocked rows (None when there are none)."""
+    """``oldest_waiting_age`` is in seconds over waiting and blocked rows (None when there are none).
+    ``releasable`` counts blocked rows with nothing ahead of them in their key: the retry poller releases
+    them on its next round (self-healing); a number that stays above 0 means no poller runs."""
 
     counts: dict[str, int]
     oldest_waiting_age: float | None
     dead_last_hour: int
     stuck: int
+    releasable: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,13 +112,15 @@ def outbox_status(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) ->
 
 
 def inbox_status(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> InboxStatus:
-    """Counts, oldest waiting age (waiting and blocked rows), recent dead and stuck messages of the inbox."""
+    """Counts, oldest waiting age (waiting and blocked rows), recent dead, stuck and releasable blocked messages
+    of the inbox."""
     from inbox.conf import inbox_settings
     from inbox.models import InboxMessage
 
     messages = InboxMessage.objects.using(using)
     return InboxStatus(*_table_status(messages, messages.waiting(), arrived="received_at", died="last_failed_at",
-                                      stuck_after=inbox_settings.STUCK_AFTER, now=now))
+                                      stuck_after=inbox_settings.STUCK_AFTER, now=now),
+                       releasable=messages.releasable(inbox_settings.DEAD_BLOCKS_KEY).count())
 
 
 def _table_status(messages: Any, unfinished: QuerySet[Any], *, arrived: str, died: str, stuck_after: float,

@@ -1,4 +1,4 @@
-"""``manage.py inbox_replay``: re-queue dead or waiting inbox messages for their handlers."""
+"""``manage.py inbox_replay``: re-queue dead, waiting or blocked inbox messages for their handlers."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from outbox.management import cli
 
 
 class Command(BaseCommand):
-    help = ("Re-queue dead or waiting inbox messages: due now, with a fresh set of retries, run by the "
-            "inbox_consume workers. Needs a filter, or --all.")
+    help = ("Re-queue dead, waiting or blocked inbox messages: due now, with a fresh set of retries, run by the "
+            "inbox_consume workers; a blocked message only once nothing is ahead of it in its key. Needs a "
+            "filter, or --all.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        cli.add_selection_arguments(parser, Status.values, "Without it: dead and waiting.", inbox=True)
+        cli.add_selection_arguments(parser, Status.values, "Without it: dead, waiting and blocked.", inbox=True)
         cli.add_run_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -44,7 +44,8 @@ def _text(report: status.MessagingStatus) -> list[str]:
     if report.inbox is not None:
         lines += [f"inbox: {_counts(report.inbox.counts)}",
                   f"  oldest waiting: {_age(report.inbox.oldest_waiting_age)}; dead in the last hour: "
-                  f"{report.inbox.dead_last_hour}; stuck: {report.inbox.stuck}"]
+                  f"{report.inbox.dead_last_hour}; stuck: {report.inbox.stuck}; blocked, releasable: "
+                  f"{report.inbox.releasable} (released by the retry poller's self-healing)"]
         lines += _section("dead groups", [_group(g) for g in report.dead_groups])
     return lines + _section("breakers", [_breaker(b) for b in report.breakers])
 
