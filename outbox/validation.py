@@ -11,7 +11,15 @@ from typing import Any
 
 from outbox import amqp_properties, exceptions
 from outbox.limits import SizeLimits, header_size
-from outbox.wire import CE_PREFIX, RESERVED_HEADERS, TRACEPARENT_HEADER, TRACESTATE_HEADER, WireMessage, dumps, envelope_for
+from outbox.wire import (
+    CE_PREFIX,
+    RESERVED_HEADERS,
+    TRACEPARENT_HEADER,
+    TRACESTATE_HEADER,
+    WireMessage,
+    dumps,
+    envelope_for,
+)
 
 # Dot-separated words, as AMQP topic exchanges route them; '*' and '#' are binding wildcards, not topics.
 # fullmatch, not match with "$": "$" also matches before a trailing newline.
@@ -111,7 +119,8 @@ def check_size(message: WireMessage, body_bytes: int, source: str) -> None:
     limits = SizeLimits.from_settings()
     header_bytes = LIBRARY_HEADER_ROOM + len(source.encode()) + len(amqp_properties.encode({}, message.headers))
     if header_bytes > limits.header:  # near the limit: measure exactly
-        header_bytes = header_size(envelope_for(message, source, b"")) + (SEQUENCE_ROOM if message.key is not None else 0)
+        room = SEQUENCE_ROOM if message.key is not None else 0
+        header_bytes = header_size(envelope_for(message, source, b"")) + room
     problem = limits.problem(body_bytes, header_bytes)
     if problem is not None:
         raise exceptions.MessageTooLarge(f"message too large: {problem}")

@@ -252,7 +252,8 @@ def test_publish__inside_handler_with_invalid_incoming_traceparent__stored_witho
     stored = OutboxMessage.objects.get(pk=message.pk)
     assert "traceparent" not in stored.headers
     assert (stored.correlation_id, stored.causation_id) == ("conversation-9", "incoming-41")
-    assert any("traceparent" in r.getMessage() and getattr(r, "action", None) == "outbox_trace_dropped" for r in caplog.records)
+    dropped = [r for r in caplog.records if getattr(r, "action", None) == "outbox_trace_dropped"]
+    assert len(dropped) == 1 and "traceparent" in dropped[0].getMessage()
 
 
 def caught_logs(caplog):
