@@ -326,10 +326,6 @@ class _Batch:
     collected: bool = False
     isolating: bool = False
 
-    @property
-    def message_ids(self) -> list[str]:
-        return [envelope.message_id for envelope in self.envelopes]
-
     def expired(self) -> bool:
         return time.monotonic() >= self.deadline
 
