@@ -10,8 +10,9 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.db import connections, router
 
 from outbox.conf import outbox_settings
+from outbox.limits import BROKER_HEADER_ROOM, BROKER_MAX_MESSAGE_SIZE
 
-POSITIVE_INTS = ("BATCH_SIZE", "CONFIRM_WINDOW", "MAX_ATTEMPTS")
+POSITIVE_INTS = ("BATCH_SIZE", "CONFIRM_WINDOW", "MAX_ATTEMPTS", "MAX_BODY_BYTES", "MAX_HEADER_BYTES")
 POSITIVE_FLOATS = ("CONFIRM_TIMEOUT", "BACKOFF_BASE", "BACKOFF_CAP", "LEASE_SECONDS", "POLL_INTERVAL",
                    "BREAKER_RESET", "BREAKER_RESET_CAP", "STUCK_AFTER", "RETENTION_DAYS")
 
@@ -59,6 +60,21 @@ def _check_relations() -> list[CheckMessage]:
                             hint="Otherwise a second relay may claim a batch that is still waiting for its "
                                  "confirms, and publish it twice.", id="outbox.E005"))
     return errors
+
+
+@register("outbox")
+def check_size_limits(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    warnings: list[CheckMessage] = []
+    for name, broker_limit, what in (("MAX_BODY_BYTES", BROKER_MAX_MESSAGE_SIZE, "max_message_size"),
+                                     ("MAX_HEADER_BYTES", BROKER_HEADER_ROOM, "frame_max (131,072) less 20")):
+        value = getattr(outbox_settings, name)
+        if isinstance(value, int) and value > broker_limit:
+            warnings.append(Warning(
+                f"OUTBOX_{name} ({value:,}) is above RabbitMQ's default {what}: {broker_limit:,} bytes.",
+                hint="The broker closes the channel or connection over a larger message (the relay then "
+                     "charges that message); lower it unless your broker is configured for more.",
+                id="outbox.W002"))
+    return warnings
 
 
 def _number(value: Any) -> float:

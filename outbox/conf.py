@@ -26,6 +26,12 @@ DEFAULTS: dict[str, Any] = {
     "CONFIRM_TIMEOUT": 10.0,
     # Publish with ``mandatory``: an unroutable message is returned and retried, not silently dropped.
     "MANDATORY": True,
+    # Largest message the relay sends: the JSON body, and the AMQP properties and headers as encoded (they
+    # travel in one frame, and RabbitMQ closes the connection over a frame above its frame_max, 131,072 bytes
+    # by default). publish() refuses larger messages; the relay marks rows larger than this dead at once.
+    # 16 MiB is RabbitMQ 4's default max_message_size (3.x: 128 MiB).
+    "MAX_BODY_BYTES": 16 * 1024 * 1024,
+    "MAX_HEADER_BYTES": 64 * 1024,
     # Failed publish attempts before a message is marked dead.
     "MAX_ATTEMPTS": 10,
     # Exponential back-off between publish attempts: base * 2**(attempt-1), capped, plus jitter.
@@ -85,6 +91,8 @@ class OutboxSettings(AppSettings):
     CONFIRM_WINDOW: int
     CONFIRM_TIMEOUT: float
     MANDATORY: bool
+    MAX_BODY_BYTES: int
+    MAX_HEADER_BYTES: int
     MAX_ATTEMPTS: int
     BACKOFF_BASE: float
     BACKOFF_CAP: float

@@ -30,6 +30,10 @@ class InvalidHeaders(InvalidMessage):
     """The headers must be a dict of string names to JSON values, without reserved names."""
 
 
+class MessageTooLarge(InvalidMessage):
+    """The message is larger than the broker takes (OUTBOX_MAX_BODY_BYTES, OUTBOX_MAX_HEADER_BYTES)."""
+
+
 class InvalidDelay(InvalidMessage):
     """A delay or expiry must be a non-negative number of seconds or a timedelta."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from django.db.models import Field
 from django.utils import timezone
 
 from outbox import exceptions, metrics, validation, wakeup
-from outbox.context import current_cause
+from outbox.conf import outbox_settings
+from outbox.context import Cause, current_cause
 from outbox.models import OutboxKey, OutboxMessage
 from outbox.wire import TRACEPARENT_HEADER
 
+logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OutgoingMessage:
@@ -48,7 +51,8 @@ def publish(topic: str, payload: Any, *, key: str | None = None, headers: Mappin
     Messages with the same ``key`` are published in the order their transactions committed.
     ``delay`` holds it back; ``expires_in`` makes it worthless afterwards (not sent, not applied).
     Raises a subclass of :class:`outbox.exceptions.InvalidMessage` for a bad argument, having
-    written nothing.
+    written nothing: :class:`~outbox.exceptions.MessageTooLarge` for a message larger than
+    ``OUTBOX_MAX_BODY_BYTES`` / ``OUTBOX_MAX_HEADER_BYTES``.
     """
     outgoing = OutgoingMessage(topic, payload, key, headers, message_id, delay, expires_in,
                                correlation_id, causation_id)
@@ -80,10 +84,11 @@ def _build(message: OutgoingMessage) -> OutboxMessage:
     now = timezone.now()
     delay = validation.check_seconds(message.delay, "delay")
     expires_in = validation.check_seconds(message.expires_in, "expires_in")
+    payload, body_bytes = validation.check_payload_body(message.payload)
     row = OutboxMessage(
         topic=validation.check_topic(message.topic),
         key=validation.check_key(message.key),
-        payload=validation.check_payload(message.payload),
+        payload=payload,
         headers=validation.check_headers(message.headers),
         created_at=now,
         available_at=now + delay if delay else now,
@@ -95,6 +100,7 @@ def _build(message: OutgoingMessage) -> OutboxMessage:
     if message_id is not None:
         row.id = message_id
     _link(row, message)
+    validation.check_size(row, body_bytes, outbox_settings.SOURCE)
     return row
 
 
@@ -107,8 +113,18 @@ def _link(row: OutboxMessage, message: OutgoingMessage) -> None:
         row.correlation_id = row.correlation_id or cause.correlation_id
         row.causation_id = row.causation_id or cause.message_id
         if cause.traceparent and TRACEPARENT_HEADER not in row.headers:
-            row.headers[TRACEPARENT_HEADER] = cause.traceparent
+            _inherit_traceparent(row, cause)
     row.correlation_id = row.correlation_id or str(row.id)
+
+
+def _inherit_traceparent(row: OutboxMessage, cause: Cause) -> None:
+    """The handled message's traceparent, if it is a valid one. The incoming message came from anyone: a bad
+    traceparent (130 KB of it, say) would otherwise make every message its handler publishes unsendable."""
+    if validation.is_traceparent(cause.traceparent):
+        row.headers[TRACEPARENT_HEADER] = cause.traceparent
+        return
+    logger.info("invalid traceparent of message %s not passed on: %.80r", cause.message_id, cause.traceparent,
+                extra={"action": "outbox_trace_dropped", "message_id": str(row.id)})
 
 
 def _assign_sequences(rows: list[OutboxMessage], alias: str) -> None:

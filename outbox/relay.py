@@ -12,6 +12,7 @@ Crash windows, and why nothing is lost:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
@@ -29,7 +30,7 @@ from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, ConfigurationError
 from outbox.models import Failure, OutboxMessage, Status
 from outbox.transport import AmqpTransport, InFlight, PublishReport, Transport, transport_for_url
-from outbox.wire import Envelope, envelope_for
+from outbox.wire import Envelope, dumps, envelope_for
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +208,8 @@ class Relay:
         if report.unknown:
             result.released += queryset.release([by_id[i].id for i in report.unknown])
         failures = [_charge_attempt(by_id[i], error, now) for i, error in report.failed.items()]
+        failures += [_charge_attempt(by_id[i], f"can never be sent: {error}", now, final=True)
+                     for i, error in report.rejected.items()]
         if failures:
             queryset.record_failures(failures)
         dead = sum(f.status == Status.DEAD for f in failures)
@@ -242,8 +245,14 @@ class _Flight:
 
 
 def _envelopes(messages: list[Claimed]) -> list[Envelope]:
-    source = outbox_settings.SOURCE
-    return [envelope_for(message, source, message.body) for message in messages]
+    source, limit = outbox_settings.SOURCE, outbox_settings.MAX_BODY_BYTES
+    return [envelope_for(message, source, _body(message.body, limit)) for message in messages]
+
+
+def _body(body: bytes, limit: int) -> bytes:
+    """The claimed JSON, compacted if it is over the limit: PostgreSQL returns jsonb with a space after every
+    ':' and ',', and publish() measured the compact form, so what publish() accepted is not refused here."""
+    return body if len(body) <= limit else dumps(json.loads(body)).encode()
 
 
 def _by_exchange(messages: list[Claimed]) -> dict[str, list[Claimed]]:
@@ -255,10 +264,11 @@ def _by_exchange(messages: list[Claimed]) -> dict[str, list[Claimed]]:
     return groups
 
 
-def _charge_attempt(message: Claimed, error: str, now: datetime) -> Failure:
-    """One failed attempt: back off exponentially with jitter, or go dead after the last attempt."""
+def _charge_attempt(message: Claimed, error: str, now: datetime, *, final: bool = False) -> Failure:
+    """One failed attempt: back off exponentially with jitter, or go dead after the last attempt (at once when
+    ``final``: the message can never be sent)."""
     attempts = message.attempts + 1
-    if attempts >= outbox_settings.MAX_ATTEMPTS:
+    if final or attempts >= outbox_settings.MAX_ATTEMPTS:
         return Failure(message.id, message.topic, attempts, error, Status.DEAD, message.available_at)
     wait = backoff.delay(backoff.Strategy.EXPONENTIAL_JITTER, attempts, outbox_settings.BACKOFF_BASE,
                          outbox_settings.BACKOFF_CAP)

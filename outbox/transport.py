@@ -7,10 +7,11 @@ embedded default and tests. Both pass the same contract tests (tests/integration
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from kombu.exceptions import ChannelError
 
 from outbox import amqp_properties
 from outbox.exceptions import BrokerUnavailable
+from outbox.limits import SizeLimits
 from outbox.wire import Envelope
 
 logger = logging.getLogger(__name__)
@@ -27,12 +29,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class PublishReport:
-    """What became of a batch: confirmed, refused by the broker (with why), or unknown (connection lost)."""
+    """What became of a batch: confirmed, refused by the broker (with why), unknown (connection lost), or
+    rejected unsent because it can never be sent (larger than the size limits, with why)."""
 
     confirmed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
     broker_error: str | None = None
+    rejected: dict[str, str] = field(default_factory=dict)
 
 
 class Transport(Protocol):
@@ -67,7 +71,12 @@ class MemoryTransport:
             self._declared.add(exchange)
         producer = Producer(channel, exchange=target)
         report = PublishReport()
+        limits = SizeLimits.from_settings()
         for envelope in envelopes:
+            problem = limits.envelope_problem(envelope)
+            if problem is not None:
+                report.rejected[envelope.message_id] = problem
+                continue
             if mandatory and not _memory_routes(channel, exchange, envelope.routing_key):
                 report.failed[envelope.message_id] = f"unroutable: no queue bound for {envelope.routing_key!r}"
                 continue
@@ -103,6 +112,12 @@ class AmqpTransport:
     Confirms are tracked by delivery tag (1, 2, ... per channel after ``confirm.select``); an ack with
     ``multiple`` confirms every tag up to it. RabbitMQ sends ``basic.return`` for an unroutable
     message before that message's ack, so a returned message is failed even though it is then acked.
+
+    A message larger than the size limits is rejected unsent. When the broker closes the channel or
+    connection over a message all the same (a frame or precondition error on a publish: see
+    :func:`_refusal`), the unconfirmed rest of the batch is sent again on a new connection one message at
+    a time, each awaiting its confirm, until the broker refuses again: that message alone is failed, and
+    the rest goes out at full speed. An outage stays an outage (``broker_error``).
     """
 
     def __init__(self, url: str, *, window: int = 256) -> None:
@@ -128,38 +143,73 @@ class AmqpTransport:
         the previous one must have been collected (its confirms arrive on the same channel)."""
         if self._batch is not None and not self._batch.collected:
             raise RuntimeError("the previous batch was not collected")
-        batch = self._batch = _Batch(time.monotonic() + timeout, [e.message_id for e in envelopes])
-        try:
-            channel = self._ready(exchange)
-            for envelope in envelopes:
-                self._send(channel, exchange, envelope, mandatory, batch)
-                while len(batch.pending) >= self.window and not batch.expired():
-                    self._drain(batch)
-        except BrokerUnavailable as exc:
-            batch.report.broker_error = str(exc)
+        batch = self._batch = _Batch(time.monotonic() + timeout, exchange, mandatory, list(envelopes),
+                                     SizeLimits.from_settings())
+        self._run(batch, lambda: self._send_all(batch, batch.envelopes))
         return InFlight(self, batch)
 
     def _collect(self, batch: _Batch) -> PublishReport:
-        try:
-            while batch.pending and not batch.expired() and batch.report.broker_error is None:
-                self._drain(batch)
-        except BrokerUnavailable as exc:
-            batch.report.broker_error = str(exc)
+        self._run(batch, lambda: self._await_confirms(batch))
         batch.collected = True
         return batch.finish(self)
 
-    def _send(self, channel: Any, exchange: str, envelope: Envelope, mandatory: bool, batch: _Batch) -> None:
+    def _run(self, batch: _Batch, step: Callable[[], None]) -> None:
+        """Run ``step``; after a refusal, send what is undecided again (see the class docstring) until the
+        batch is decided or its time is up. A lost broker ends the batch with ``broker_error``."""
         try:
-            message = amqp_properties.PrebuiltMessage(envelope.body, amqp_properties.encode(envelope.properties,
-                                                                                            envelope.headers))
+            while True:
+                try:
+                    return step()
+                except _Refused as refusal:
+                    if batch.expired():
+                        return
+                    step = functools.partial(self._resend, batch, self._after_refusal(batch, refusal))
+        except BrokerUnavailable as exc:
+            batch.report.broker_error = str(exc)
+
+    @staticmethod
+    def _after_refusal(batch: _Batch, refusal: _Refused) -> list[Envelope]:
+        """Charge the refused message if it is known (the one message in flight while isolating); returns
+        the envelopes to send again. The old channel's delivery tags mean nothing on the new one."""
+        in_flight = list(batch.pending.values())
+        batch.pending.clear()
+        if batch.isolating and len(in_flight) == 1:
+            batch.report.failed[in_flight[0]] = f"refused by the broker: {refusal}"
+            batch.isolating = False
+        else:
+            batch.isolating = True
+        return batch.undecided()
+
+    def _send_all(self, batch: _Batch, envelopes: Sequence[Envelope]) -> None:
+        channel = self._ready(batch.exchange)
+        for envelope in envelopes:
+            self._send(channel, envelope, batch)
+            while len(batch.pending) >= (1 if batch.isolating else self.window) and not batch.expired():
+                self._drain(batch)
+
+    def _resend(self, batch: _Batch, envelopes: Sequence[Envelope]) -> None:
+        self._send_all(batch, envelopes)
+        self._await_confirms(batch)
+
+    def _await_confirms(self, batch: _Batch) -> None:
+        while batch.pending and not batch.expired():
+            self._drain(batch)
+
+    def _send(self, channel: Any, envelope: Envelope, batch: _Batch) -> None:
+        try:
+            header = amqp_properties.encode(envelope.properties, envelope.headers)
         except (ValueError, TypeError, struct.error, FrameSyntaxError) as exc:  # this message can never be sent
             batch.report.failed[envelope.message_id] = f"cannot be encoded as an AMQP message: {exc}"
             return
+        problem = batch.limits.problem(len(envelope.body), len(header))
+        if problem is not None:  # the broker would close the connection over it, and every message in flight
+            batch.report.rejected[envelope.message_id] = problem
+            return
         try:
-            channel.basic_publish(message, exchange=exchange, routing_key=envelope.routing_key, mandatory=mandatory)
+            channel.basic_publish(amqp_properties.PrebuiltMessage(envelope.body, header), exchange=batch.exchange,
+                                  routing_key=envelope.routing_key, mandatory=batch.mandatory)
         except self._error_types as exc:
-            self.reset()
-            raise BrokerUnavailable(f"publish failed: {exc!r}") from exc
+            raise self._lost(exc, "publish failed") from exc
         self._tag += 1
         batch.pending[self._tag] = envelope.message_id
 
@@ -170,8 +220,13 @@ class AmqpTransport:
         except TimeoutError:
             return
         except self._error_types as exc:
-            self.reset()
-            raise BrokerUnavailable(f"connection lost while awaiting confirms: {exc!r}") from exc
+            raise self._lost(exc, "connection lost while awaiting confirms") from exc
+
+    def _lost(self, exc: BaseException, context: str) -> Exception:
+        """Drop the connection; what to raise: the broker refused a message we sent, or it is unavailable."""
+        self.reset()
+        reason = _refusal(exc)
+        return _Refused(reason) if reason is not None else BrokerUnavailable(f"{context}: {exc!r}")
 
     def _ready(self, exchange: str) -> Any:
         if self._channel is None:
@@ -226,6 +281,26 @@ class AmqpTransport:
         self.reset()
 
 
+#: AMQP reply codes with which the broker closes the connection over a frame it was sent (frame_too_large, ...).
+_FRAME_ERRORS = (501, 502)
+_PRECONDITION_FAILED = 406
+_BASIC_PUBLISH = (60, 40)
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The broker's reply when it closed the connection over a frame we sent, or the channel over a publish
+    (``message size ... is larger than configured max size``, a foreign ``user_id``, ...); None otherwise:
+    a network error or a broker shutting down is an outage, not a message's fault."""
+    code, method = getattr(exc, "reply_code", None), getattr(exc, "method_sig", None)
+    if code in _FRAME_ERRORS or (code == _PRECONDITION_FAILED and method == _BASIC_PUBLISH):
+        return f"{getattr(exc, 'reply_text', '') or exc!r} (reply {code})"
+    return None
+
+
+class _Refused(Exception):
+    """The broker closed the channel or connection because of a message of the batch."""
+
+
 class InFlight:
     """A batch that was sent and whose confirms are still arriving (see :meth:`AmqpTransport.start`)."""
 
@@ -241,14 +316,26 @@ class InFlight:
 @dataclass
 class _Batch:
     deadline: float
-    message_ids: list[str]
+    exchange: str
+    mandatory: bool
+    envelopes: list[Envelope]
+    limits: SizeLimits
     pending: dict[int, str] = field(default_factory=dict)
     returned: dict[str, str] = field(default_factory=dict)
     report: PublishReport = field(default_factory=PublishReport)
     collected: bool = False
+    isolating: bool = False
 
     def expired(self) -> bool:
         return time.monotonic() >= self.deadline
+
+    def decided(self) -> set[str]:
+        return set(self.report.confirmed) | set(self.report.failed) | set(self.report.rejected)
+
+    def undecided(self) -> list[Envelope]:
+        """The batch's envelopes the broker has not given a verdict on (nor the size check), in batch order."""
+        decided = self.decided()
+        return [envelope for envelope in self.envelopes if envelope.message_id not in decided]
 
     def resolve(self, delivery_tag: int, multiple: bool, error: str | None) -> None:
         tags = [t for t in self.pending if t <= delivery_tag] if multiple else [delivery_tag]
@@ -265,8 +352,7 @@ class _Batch:
     def finish(self, transport: AmqpTransport) -> PublishReport:
         """Classify what is still unconfirmed: unknown when the connection failed, timed out otherwise."""
         report = self.report
-        decided = set(report.confirmed) | set(report.failed)
-        undecided = [m for m in self.message_ids if m not in decided]
+        undecided = [envelope.message_id for envelope in self.undecided()]
         if report.broker_error is not None:
             report.unknown.extend(undecided)
         elif undecided:

@@ -28,6 +28,7 @@ SEQUENCE_HEADER = "sequence"
 CAUSATION_HEADER = "causation_id"
 EXPIRES_HEADER = "expires_at"
 TRACEPARENT_HEADER = "traceparent"
+TRACESTATE_HEADER = "tracestate"
 #: Header names the library writes; user headers may not use them (nor the cloudEvents: prefix).
 RESERVED_HEADERS = frozenset({KEY_HEADER, SEQUENCE_HEADER, CAUSATION_HEADER, EXPIRES_HEADER})
 

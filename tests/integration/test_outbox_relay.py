@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ from django.db import close_old_connections, connection, transaction
 from django.test import override_settings
 
 import outbox
+from outbox.breaker import State
 from outbox.models import OutboxMessage, Status
 from outbox.relay import Relay
 from outbox.transport import AmqpTransport
@@ -239,3 +241,67 @@ def test_relay_drain__broker_lost_with_a_batch_in_flight__nothing_charged_and_ea
     counts = Counter(r.message_id for r in queue.settle(0.3))  # everything received, the 350 taken included
     assert set(counts) == {str(m.id) for m in written}
     assert max(counts.values()) == 1
+
+
+def drain_with_breaker_closed(queue, expected):
+    """Drain in batches of 200; the breaker must stay closed and the queue receive exactly ``expected``."""
+    relay = Relay(batch_size=200)
+    result = relay.drain()
+    relay.close()
+    assert relay.breaker.state is State.CLOSED
+    queue.take(len(expected))
+    assert {r.message_id for r in queue.settle(0.3)} == {str(m.id) for m in expected}
+    return result
+
+
+def test_relay__oversized_row_among_1000_good__the_1000_arrive_and_it_is_dead_naming_its_size(bound_queue):
+    queue = bound_queue("mixed.*")
+    bad = outbox.publish("mixed.event", {"n": -1})
+    # A row that slipped past publish() (written before the size check, or by raw SQL): its header frame
+    # (140 KB) exceeds RabbitMQ's frame_max, which used to close the connection on every batch it led.
+    OutboxMessage.objects.filter(pk=bad.pk).update(headers={"blob": "x" * 140_000})
+    good = outbox.publish_many(outbox.OutgoingMessage("mixed.event", {"n": n}) for n in range(1000))
+    result = drain_with_breaker_closed(queue, good)
+    assert (result.sent, result.dead, result.released) == (1000, 1, 0)
+    bad.refresh_from_db()
+    assert bad.status == Status.DEAD and bad.attempts == 1
+    assert "can never be sent" in bad.last_error and "65,536" in bad.last_error
+    assert re.search(r"14\d,\d{3} bytes", bad.last_error)
+
+
+def test_relay__oversized_body_row__dead_at_once_and_the_others_sent(bound_queue, settings):
+    queue = bound_queue("body.*")
+    settings.OUTBOX_MAX_BODY_BYTES = 4096
+    bad = outbox.publish("body.event", {"n": -1})
+    OutboxMessage.objects.filter(pk=bad.pk).update(payload={"blob": "x" * 5000})
+    good = [outbox.publish("body.event", {"n": n}) for n in range(3)]
+    assert Relay().drain().sent == 3
+    assert {r.message_id for r in queue.take(3)} == {str(m.id) for m in good}
+    bad.refresh_from_db()
+    assert bad.status == Status.DEAD and "5,0" in bad.last_error and "OUTBOX_MAX_BODY_BYTES" in bad.last_error
+
+
+def test_relay__body_at_the_limit_as_published__sent_though_the_database_returns_it_with_spaces(bound_queue,
+                                                                                                   settings):
+    queue = bound_queue("spaced.*")
+    settings.OUTBOX_MAX_BODY_BYTES = 1000
+    payload = {"n": list(range(240))}  # compact JSON just under 1,000 bytes; jsonb's text form is longer
+    assert len(json.dumps(payload, separators=(",", ":"))) <= 1000 < len(json.dumps(payload))
+    message = outbox.publish("spaced.event", payload)
+    assert Relay().drain().sent == 1
+    [received] = queue.take(1)
+    assert received.message_id == str(message.id) and json.loads(received.body) == payload
+
+
+def test_relay__broker_closes_the_connection_over_one_message__only_it_is_charged(bound_queue, settings):
+    queue = bound_queue("refused.*")
+    settings.OUTBOX_MAX_HEADER_BYTES = 1_000_000  # past the relay's own check: RabbitMQ's frame_max refuses it
+    settings.OUTBOX_BACKOFF_BASE = 60.0
+    good = outbox.publish_many(outbox.OutgoingMessage("refused.event", {"n": n}) for n in range(300))
+    bad = outbox.publish("refused.event", {"n": -1}, headers={"blob": "x" * 140_000})
+    later = outbox.publish_many(outbox.OutgoingMessage("refused.event", {"n": n}) for n in range(300, 600))
+    result = drain_with_breaker_closed(queue, good + later)
+    assert (result.sent, result.retried, result.released) == (600, 1, 0)
+    bad.refresh_from_db()
+    assert bad.status == Status.PENDING and bad.attempts == 1
+    assert "frame_too_large" in bad.last_error

@@ -4,6 +4,7 @@ as given (delay, per-key sequence, what a message inherits from the message bein
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from outbox.exceptions import (
     InvalidMessageId,
     InvalidPayload,
     InvalidTopic,
+    MessageTooLarge,
     OutboxError,
 )
 from outbox.models import OutboxKey, OutboxMessage
@@ -59,6 +61,18 @@ BAD_ARGUMENTS = [
     pytest.param({"expires_in": -0.5}, InvalidDelay, id="expires-in-negative"),
     pytest.param({"message_id": "not-a-uuid"}, InvalidMessageId, id="message-id-not-uuid"),
     pytest.param({"message_id": 12345}, InvalidMessageId, id="message-id-int"),
+    pytest.param({"headers": {"traceparent": "00-own"}}, InvalidHeaders, id="traceparent-malformed"),
+    pytest.param({"headers": {"traceparent": "00-" + "0" * 32 + "-00f067aa0ba902b7-01"}}, InvalidHeaders,
+                 id="traceparent-zero-trace-id"),
+    pytest.param({"headers": {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-" + "0" * 16 + "-01"}},
+                 InvalidHeaders, id="traceparent-zero-parent-id"),
+    pytest.param({"headers": {"traceparent": "00-" + "a" * 130_000}}, InvalidHeaders, id="traceparent-130kb"),
+    pytest.param({"headers": {"tracestate": "vendor=" + "v" * 600}}, InvalidHeaders, id="tracestate-too-long"),
+    pytest.param({"headers": {"tracestate": "Vendor=1"}}, InvalidHeaders, id="tracestate-bad-key"),
+    pytest.param({"headers": {"tracestate": "vendor=a,b"}}, InvalidHeaders, id="tracestate-member-without-value"),
+    pytest.param({"headers": {"tracestate": 7}}, InvalidHeaders, id="tracestate-not-str"),
+    pytest.param({"headers": {"blob": "x" * 70_000}}, MessageTooLarge, id="headers-over-64kib"),
+    pytest.param({"payload": {"blob": "x" * (16 * 1024 * 1024)}}, MessageTooLarge, id="body-over-16mib"),
 ]
 
 
@@ -195,6 +209,9 @@ def test_publish__rolled_back_keyed_message__its_sequence_number_is_reused():
     assert list(OutboxMessage.objects.order_by("seq").values_list("seq", flat=True)) == [1, 2]
 
 
+OWN_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
 def test_publish__inside_handler__inherits_correlation_causation_and_traceparent_on_the_wire(bound_queue):
     queue = bound_queue("orders.*")
     cause = Cause(message_id="incoming-41", correlation_id="conversation-9",
@@ -202,7 +219,7 @@ def test_publish__inside_handler__inherits_correlation_causation_and_traceparent
     with caused_by(cause), transaction.atomic():
         inherited = outbox.publish("orders.shipped", {"order": 1})
         explicit = outbox.publish("orders.billed", {"order": 1}, correlation_id="mine", causation_id="other-1",
-                                  headers={"traceparent": "00-own"})
+                                  headers={"traceparent": OWN_TRACEPARENT, "tracestate": "rojo=00f067aa0ba902b7"})
     outside = outbox.publish("orders.closed", {"order": 1})
     assert Relay().drain().sent == 3
     received = {r.message_id: r for r in queue.take(3)}
@@ -213,8 +230,77 @@ def test_publish__inside_handler__inherits_correlation_causation_and_traceparent
     wire = received[str(explicit.id)]
     assert wire.properties["correlation_id"] == "mine"
     assert wire.headers["causation_id"] == "other-1"
-    assert wire.headers["traceparent"] == "00-own"
+    assert wire.headers["traceparent"] == OWN_TRACEPARENT
+    assert wire.headers["tracestate"] == "rojo=00f067aa0ba902b7"
     wire = received[str(outside.id)]
     assert wire.properties["correlation_id"] == str(outside.id)
     assert "causation_id" not in wire.headers and "traceparent" not in wire.headers
     assert json.loads(wire.body) == {"order": 1}
+
+
+@pytest.mark.parametrize("traceparent", [
+    pytest.param("00-" + "a" * 130_000, id="130kb"),
+    pytest.param("00-abc-def-01", id="short-ids"),
+    pytest.param("00-" + "0" * 32 + "-00f067aa0ba902b7-01", id="zero-trace-id"),
+    pytest.param("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", id="version-ff"),
+    pytest.param("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", id="uppercase"),
+])
+def test_publish__inside_handler_with_invalid_incoming_traceparent__stored_without_it(traceparent, caplog):
+    cause = Cause(message_id="incoming-41", correlation_id="conversation-9", traceparent=traceparent)
+    with caught_logs(caplog), caused_by(cause):
+        message = outbox.publish("orders.shipped", {"order": 1})
+    stored = OutboxMessage.objects.get(pk=message.pk)
+    assert "traceparent" not in stored.headers
+    assert (stored.correlation_id, stored.causation_id) == ("conversation-9", "incoming-41")
+    dropped = [r for r in caplog.records if getattr(r, "action", None) == "outbox_trace_dropped"]
+    assert len(dropped) == 1 and "traceparent" in dropped[0].getMessage()
+
+
+def caught_logs(caplog):
+    import logging
+
+    return caplog.at_level(logging.DEBUG, logger="outbox.publisher")
+
+
+def test_publish__body_over_max_body_bytes__error_names_limit_and_size_and_nothing_written(existing, settings):
+    settings.OUTBOX_MAX_BODY_BYTES = 1000
+    before = outbox_state()
+    with pytest.raises(MessageTooLarge) as excinfo:
+        outbox.publish("orders.placed", {"blob": "x" * 1000})
+    assert "1,000" in str(excinfo.value) and "1,011" in str(excinfo.value)  # {"blob":"x..."}: 11 bytes around it
+    assert "OUTBOX_MAX_BODY_BYTES" in str(excinfo.value)
+    assert outbox_state() == before
+
+
+def test_publish__headers_over_max_header_bytes__error_names_limit_and_size_and_nothing_written(existing):
+    before = outbox_state()
+    with pytest.raises(MessageTooLarge) as excinfo:
+        outbox.publish("orders.placed", {"order": 2}, key="order-1", headers={"blob": "x" * 140_000})
+    message = str(excinfo.value)
+    assert "65,536" in message and "OUTBOX_MAX_HEADER_BYTES" in message
+    assert re.search(r"14\d,\d{3} bytes", message)
+    assert outbox_state() == before
+
+
+def test_publish__headers_just_under_max_header_bytes__stored_and_relayed(bound_queue):
+    queue = bound_queue("orders.*")
+    message = outbox.publish("orders.placed", {"order": 2}, key="order-1", headers={"blob": "x" * 60_000})
+    assert Relay().drain().sent == 1
+    assert [r.message_id for r in queue.take(1)] == [str(message.id)]
+
+
+def test_publish_many__one_oversized_among_good__message_too_large_and_nothing_written(existing):
+    good = [outbox.OutgoingMessage("orders.placed", {"n": n}) for n in range(3)]
+    bad = outbox.OutgoingMessage("orders.placed", {"n": 9}, headers={"blob": "x" * 140_000})
+    before = outbox_state()
+    with pytest.raises(MessageTooLarge):
+        outbox.publish_many([*good, bad])
+    assert outbox_state() == before
+
+
+def test_send_task__oversized_arguments__message_too_large_and_nothing_written(existing, settings):
+    settings.OUTBOX_MAX_BODY_BYTES = 4096
+    before = outbox_state()
+    with pytest.raises(MessageTooLarge):
+        outbox.send_task("tests.testapp.tasks.record", args=["x" * 5000])
+    assert outbox_state() == before

@@ -5,6 +5,7 @@ No database: envelopes are built from unsaved outbox rows, exactly as the relay 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from outbox.models import OutboxMessage
@@ -42,8 +44,8 @@ class Broker:
     bind: Callable[[str], Reader]
 
 
-def envelope(topic: str, n: int) -> Envelope:
-    row = OutboxMessage(id=uuid.uuid4(), topic=topic, payload={"n": n}, headers={"tenant": "acme"},
+def envelope(topic: str, n: int, **headers: object) -> Envelope:
+    row = OutboxMessage(id=uuid.uuid4(), topic=topic, payload={"n": n}, headers={"tenant": "acme", **headers},
                         key="contract", seq=n, created_at=timezone.now())
     return envelope_for(row, "/contract-tests")
 
@@ -144,9 +146,95 @@ class TestTransportContract:
         assert report.failed == {} and report.unknown == []
         assert [r.message_id for r in queue.take(len(batch))] == ids(batch)
 
+    def test_publish__headers_over_max_header_bytes__rejected_unsent_and_the_rest_confirmed(self, broker):
+        queue = broker.bind("#")
+        batch = [envelope("big.event", n) for n in range(1, 4)]
+        big = envelope("big.event", 9, blob="x" * 70_000)
+        report = broker.transport.publish(broker.exchange, [batch[0], big, *batch[1:]])
+        assert report.confirmed == ids(batch)
+        assert list(report.rejected) == [big.message_id]
+        assert "OUTBOX_MAX_HEADER_BYTES" in report.rejected[big.message_id]
+        assert (report.failed, report.unknown, report.broker_error) == ({}, [], None)
+        queue.take(3)
+        assert [r.message_id for r in queue.settle(0.2)] == ids(batch)
+
+    def test_publish__body_over_max_body_bytes__rejected_unsent_and_the_rest_confirmed(self, broker):
+        queue = broker.bind("#")
+        batch = [envelope("big.event", n) for n in range(1, 4)]
+        big = dataclasses.replace(envelope("big.event", 9), body=json.dumps({"blob": "x" * 600}).encode())
+        with override_settings(OUTBOX_MAX_BODY_BYTES=500):
+            report = broker.transport.publish(broker.exchange, [*batch, big])
+        assert report.confirmed == ids(batch)
+        assert list(report.rejected) == [big.message_id]
+        assert f"{len(big.body)} bytes" in report.rejected[big.message_id]
+        assert "500 bytes" in report.rejected[big.message_id]
+        assert [r.message_id for r in queue.take(3)] == ids(batch)
+
     def test_publish__twice_on_one_transport__second_batch_confirmed_too(self, broker):
         queue = broker.bind("#")
         first, second = [envelope("a.b", 1), envelope("a.b", 2)], [envelope("a.b", 3)]
         assert broker.transport.publish(broker.exchange, first).confirmed == ids(first)
         assert broker.transport.publish(broker.exchange, second).confirmed == ids(second)
         assert [r.message_id for r in queue.take(3)] == ids(first + second)
+
+
+@pytest.fixture
+def amqp() -> Iterator[Broker]:
+    readers: list[Reader] = []
+    made = amqp_broker(f"contract-{uuid.uuid4().hex[:10]}", readers)
+    yield made
+    for reader in readers:
+        reader.close()
+    made.transport.close()
+    from django.conf import settings
+    from kombu import Connection
+
+    with Connection(str(settings.OUTBOX_BROKER_URL)) as conn:
+        conn.default_channel.exchange_delete(made.exchange)
+
+
+def refused_by_user_id(n: int) -> Envelope:
+    """A message RabbitMQ refuses by closing the channel: its user_id is not the connection's user."""
+    good = envelope("refused.event", n)
+    return Envelope(good.message_id, good.routing_key, good.body, {**good.properties, "user_id": "intruder"},
+                    good.headers)
+
+
+class TestAmqpBrokerRefusesOneMessage:
+    """The broker closes the channel or connection over one message: that message fails, the batch goes on."""
+
+    @pytest.mark.parametrize(("bad", "limit", "reason"), [
+        pytest.param(lambda: envelope("refused.event", 99, blob="x" * 140_000), 1_000_000, "frame_too_large",
+                     id="header-frame-over-frame-max-connection-closed"),
+        pytest.param(lambda: refused_by_user_id(99), 65_536, "PRECONDITION_FAILED",
+                     id="precondition-failed-on-publish-channel-closed"),
+    ])
+    def test_publish__broker_refuses_one_message__only_it_fails_and_the_rest_confirmed(self, amqp, bad, limit,
+                                                                                        reason):
+        queue = amqp.bind("#")
+        good = [envelope("refused.event", n) for n in range(WINDOW * 3)]
+        refused = bad()
+        with override_settings(OUTBOX_MAX_HEADER_BYTES=limit):  # past the transport's check: the broker refuses
+            report = amqp.transport.publish(amqp.exchange, [*good[:5], refused, *good[5:]])
+        assert report.broker_error is None and report.unknown == [] and report.rejected == {}
+        assert list(report.failed) == [refused.message_id]
+        assert reason in report.failed[refused.message_id]
+        assert sorted(report.confirmed) == sorted(ids(good))
+        queue.take(len(good))
+        assert {r.message_id for r in queue.settle(0.3)} == set(ids(good))
+
+    def test_publish__two_refused_messages_in_one_batch__each_fails_alone(self, amqp):
+        amqp.bind("#")
+        good = [envelope("refused.event", n) for n in range(10)]
+        bad = [refused_by_user_id(98), refused_by_user_id(99)]
+        report = amqp.transport.publish(amqp.exchange, [bad[0], *good[:5], bad[1], *good[5:]])
+        assert report.broker_error is None
+        assert sorted(report.failed) == sorted(ids(bad))
+        assert sorted(report.confirmed) == sorted(ids(good))
+
+    def test_publish__after_a_refusal__next_batch_on_the_same_transport_confirmed(self, amqp):
+        queue = amqp.bind("#")
+        amqp.transport.publish(amqp.exchange, [refused_by_user_id(1)])
+        later = [envelope("refused.event", 2)]
+        assert amqp.transport.publish(amqp.exchange, later).confirmed == ids(later)
+        assert [r.message_id for r in queue.take(1)] == ids(later)

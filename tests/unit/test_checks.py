@@ -41,6 +41,9 @@ def test_checks__every_option_at_its_documented_default__no_outbox_errors():
                  "OUTBOX_LEASE_SECONDS", id="lease-equals-confirm-timeout"),
     pytest.param({"OUTBOX_LEASE_SECONDS": 5.0, "OUTBOX_CONFIRM_TIMEOUT": 10.0}, "outbox.E005",
                  "OUTBOX_LEASE_SECONDS", id="lease-below-confirm-timeout"),
+    pytest.param({"OUTBOX_MAX_BODY_BYTES": 0}, "outbox.E003", "OUTBOX_MAX_BODY_BYTES", id="max-body-zero"),
+    pytest.param({"OUTBOX_MAX_HEADER_BYTES": -1}, "outbox.E003", "OUTBOX_MAX_HEADER_BYTES", id="max-header-negative"),
+    pytest.param({"OUTBOX_MAX_HEADER_BYTES": "64k"}, "outbox.E003", "OUTBOX_MAX_HEADER_BYTES", id="max-header-str"),
 ])
 def test_checks__misconfiguration__its_error_with_a_hint(overrides, check_id, mentions):
     with override_settings(**overrides):
@@ -87,3 +90,19 @@ def test_checks__metrics_token_not_a_string__error():
         [error] = outbox_errors()
     assert error.id == "outbox.E003" and isinstance(error, Error)
     assert "OUTBOX_METRICS_TOKEN" in error.msg and error.hint
+
+
+@pytest.mark.parametrize(("overrides", "mentions"), [
+    pytest.param({"OUTBOX_MAX_BODY_BYTES": 134_217_729}, "OUTBOX_MAX_BODY_BYTES", id="body-above-rabbitmq-default"),
+    pytest.param({"OUTBOX_MAX_HEADER_BYTES": 131_072}, "OUTBOX_MAX_HEADER_BYTES", id="header-above-frame-max"),
+])
+def test_checks__size_limit_above_the_brokers_default__warning_with_a_hint(overrides, mentions):
+    with override_settings(**overrides):
+        messages = outbox_errors()
+    assert [m.id for m in messages] == ["outbox.W002"]
+    assert isinstance(messages[0], Warning) and mentions in messages[0].msg and messages[0].hint
+
+
+def test_checks__size_limits_at_the_brokers_defaults__no_message():
+    with override_settings(OUTBOX_MAX_BODY_BYTES=134_217_728, OUTBOX_MAX_HEADER_BYTES=131_052):
+        assert outbox_errors() == []
