@@ -84,7 +84,9 @@ def basic_properties(*, content_type: bytes | None = None, headers: bytes | None
     return pack(">H", flags) + b"".join(parts)
 
 
-class _RawPropertiesMessage(amqp.Message):  # type: ignore[misc]
+class RawPropertiesMessage(amqp.Message):  # type: ignore[misc]
+    """A message published with exactly these property bytes (see basic_properties)."""
+
     def __init__(self, body: bytes, raw_properties: bytes) -> None:
         super().__init__(body)
         self.raw_properties = raw_properties
@@ -98,5 +100,5 @@ def publish_raw_properties(url: str, exchange: str, routing_key: str, body: byte
     with Connection(url) as connection:
         channel: Any = connection.channel()
         channel.confirm_select()
-        channel.basic_publish(_RawPropertiesMessage(body, properties), exchange=exchange, routing_key=routing_key)
+        channel.basic_publish(RawPropertiesMessage(body, properties), exchange=exchange, routing_key=routing_key)
         channel.close()
