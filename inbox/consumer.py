@@ -23,6 +23,7 @@ from kombu.transport import pyamqp
 from inbox.conf import inbox_settings
 from inbox.decoding import Delivery, decode
 from inbox.exceptions import DatabaseUnavailable, InboxError, RejectedMessage
+from inbox.frames import guard_frames
 from inbox.processing import Outcome, Processor
 from inbox.registry import Registry, registry
 from outbox.conf import outbox_settings
@@ -98,6 +99,7 @@ class InboxConsumer:
         with Connection(self.url, heartbeat=0) as connection:
             channel: Any = connection.channel()
             keep_bodies_as_sent(channel)
+            guard_frames(channel)
             channel.basic_qos(0, self.prefetch, False)
             consumers = [KombuConsumer(channel, queues=[q], on_message=self._handler(ordered), no_ack=False,
                                        auto_declare=True) for q, ordered in
@@ -157,7 +159,7 @@ class InboxConsumer:
             return  # delivered while the session ends (basic.cancel): left unacked, the broker requeues it
         delivery = to_delivery(message)
         try:
-            for outcome in self.handle(delivery, ordered):
+            for outcome in self.handle_safely(delivery, ordered):
                 self.stats.add(outcome)
         except DatabaseError as exc:
             # Nothing was committed for the failing handler. End the session: closing the channel gives this
@@ -171,9 +173,10 @@ class InboxConsumer:
         message.ack()
 
     def handle(self, delivery: Delivery, ordered: bool = False) -> list[Outcome]:
-        """Decode, then apply to every matching handler of this queue; rejects bad input (as dead).
+        """Decode, then apply to every matching handler of this queue; rejects bad input (as dead), parks
+        a message no handler here takes (see :meth:`Processor.park`).
 
-        Returns one outcome per handler ([REJECTED] for a refused message). Raises DatabaseError
+        Returns one outcome per handler ([REJECTED] for a refused message, [PARKED]). Raises DatabaseError
         when the database is down (the caller must not ack then).
         """
         try:
@@ -182,8 +185,18 @@ class InboxConsumer:
             return [self.processor.reject(delivery, str(exc))]
         handlers = self.registry.for_topic(message.topic, ordered=ordered)
         if not handlers:
-            return [self.processor.reject(delivery, f"no handler takes topic {message.topic!r}")]
+            return [self.processor.park(message)]
         return [self.processor.deliver(message, spec) for spec in handlers]
+
+    def handle_safely(self, delivery: Delivery, ordered: bool = False) -> list[Outcome]:
+        """:meth:`handle`, with any error but the database's recorded as the message's death (then it is acked):
+        a message that crashes the worker would crash every worker it is redelivered to."""
+        try:
+            return self.handle(delivery, ordered)
+        except DatabaseError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the top of per-message handling: record, ack, carry on
+            return [self.processor.reject(delivery, f"processing crashed: {type(exc).__name__}: {exc}", exc)]
 
 
 class SentMessage(pyamqp.Message):

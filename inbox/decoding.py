@@ -26,6 +26,8 @@ UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
 #: Length of the inbox's short text columns (message id, topic, key, correlation and causation ids).
 SHORT_TEXT = 255
 BIGINT = 2**63 - 1
+#: Header set by :mod:`inbox.frames` on a message whose content header py-amqp could not decode: the reason.
+UNDECODABLE = "x-inbox-undecodable"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Delivery:
 
 def decode(delivery: Delivery, max_bytes: int) -> Message:
     """Check and decode a delivery. Raises :class:`RejectedMessage` with the reason."""
+    if delivery.headers.get(UNDECODABLE):
+        raise RejectedMessage(str(delivery.headers[UNDECODABLE]))
     if not delivery.message_id:
         raise RejectedMessage("no message_id property: the inbox cannot deduplicate it")
     _check_envelope(delivery, max_bytes)
@@ -92,16 +96,21 @@ def _message(delivery: Delivery, payload: Any) -> Message:
     )
 
 
-def plain(value: Any) -> Any:
-    """Header values as JSON-friendly values (AMQP tables may carry bytes and datetimes)."""
+def plain(value: Any, depth: int = 0) -> Any:
+    """Header values as JSON-friendly values (AMQP tables may carry bytes and datetimes).
+
+    Raises :class:`RejectedMessage` for tables nested deeper than ``MAX_DEPTH``: the inbox could not store
+    them, and a few hundred levels would overflow Python's stack here (a RecursionError, not a refusal)."""
+    if depth > MAX_DEPTH:
+        raise RejectedMessage(f"headers or payload nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [plain(v, depth + 1) for v in value]
     return value
 
 

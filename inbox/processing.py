@@ -19,14 +19,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import Enum
 
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 from django.utils import timezone
 
-import outbox
 from inbox import ordering, transitions
 from inbox.conf import inbox_settings
 from inbox.decoding import Delivery, parse_time, plain, storable
 from inbox.failures import Failure, describe, rejection
+from inbox.faults import faults_on, publish_fault
 from inbox.message import Message
 from inbox.models import InboxMessage, KeyPosition, Status
 from inbox.registry import HandlerSpec, Registry, registry
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two self-healing passes of one processor's retry poller (the first call always runs one).
 HEAL_EVERY = 10.0
+#: How long a message no handler of this process can apply waits before the next worker looks at it again.
+PARK_INTERVAL = timedelta(seconds=60)
 
 
 class Outcome(str, Enum):
@@ -52,6 +54,7 @@ class Outcome(str, Enum):
     SKIPPED = "skipped"
     BLOCKED = "blocked"
     REJECTED = "rejected"
+    PARKED = "parked"
 
 
 class Processor:
@@ -68,22 +71,49 @@ class Processor:
     def deliver(self, message: Message, spec: HandlerSpec) -> Outcome:
         """First delivery (or a redelivery) of ``message`` to ``spec``; returns what happened.
 
-        Returns DUPLICATE when this handler already has the message. Raises only for
-        infrastructure errors (database down): nothing was committed and the caller must not ack.
+        Returns DUPLICATE when this handler already has the message, DEAD when a step around the
+        handler raised (building its fault, say): that is recorded with the traceback. Raises only
+        DatabaseError (database down): nothing was committed and the caller must not ack.
         """
         try:
             with transaction.atomic(using=self.using):
-                row = self._new_row(message, spec)
+                row = self._new_row(message, spec.name)
                 if not self._receive(row):
                     return Outcome.DUPLICATE
                 return self._run(row, message, spec, first=True)
+        except DatabaseError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a message that crashes a step is recorded, never redelivered
+            return self._crashed(self._new_row(message, spec.name), exc)
         finally:
             self._flush_breakers()
 
-    def reject(self, delivery: Delivery, reason: str) -> Outcome:
-        """Record a message that cannot be processed as dead, with its reason (then it may be acked)."""
+    def park(self, message: Message) -> Outcome:
+        """Keep a message no handler of this process takes, for a worker that has one (returns PARKED).
+
+        Such a message reaches this worker during a rolling deploy: the new version bound its queue to
+        a new topic while old workers still consume it. Recording it dead would lose it, requeuing it
+        would spin between old workers. It is stored whole with ``handler=""``, waiting: every worker's
+        retry poller looks at it (see :meth:`_adopt`); one with handlers for its topic applies it to each
+        of them, deduplicated per handler as any delivery, and marks the parked row done. A worker
+        without one postpones it by ``PARK_INTERVAL``. Returns DUPLICATE when it is parked already.
+        """
+        row = self._new_row(message, "")
+        row.available_at = row.received_at + PARK_INTERVAL
+        with transaction.atomic(using=self.using):
+            if not InboxMessage.objects.using(self.using).receive(row):
+                return Outcome.DUPLICATE
+        logger.warning("no handler takes topic %r: message %s parked for a worker that has one", message.topic,
+                       message.id, extra={"action": "inbox_parked", "message_id": message.id})
+        return Outcome.PARKED
+
+    def reject(self, delivery: Delivery, reason: str, error: BaseException | None = None) -> Outcome:
+        """Record a message that cannot be processed as dead, with its reason (and the traceback of ``error``,
+        when reading it crashed), then it may be acked. Returns REJECTED, or DUPLICATE if recorded already."""
         # storable(): a NUL character in any of these would fail the insert at every redelivery.
         failure = rejection(storable(reason))
+        if error is not None:
+            failure = replace(failure, traceback=storable(describe(error, inbox_settings.TRACEBACK_LIMIT).traceback))
         row = InboxMessage(handler="", message_id=storable(delivery.message_id)[:255] or f"missing-id:{_uuid()}",
                            topic=storable(delivery.routing_key[:255]), headers=storable(_safe_headers(delivery)),
                            raw_body=storable(delivery.body[: inbox_settings.RAW_BODY_LIMIT].decode("utf-8", "replace")),
@@ -92,7 +122,7 @@ class Processor:
         with transaction.atomic(using=self.using):
             if not InboxMessage.objects.using(self.using).receive(row):
                 return Outcome.DUPLICATE
-        logger.warning("message %s refused: %s", row.message_id, reason,
+        logger.warning("message %s refused: %s", row.message_id, reason, exc_info=error,
                        extra={"action": "inbox_rejected", "message_id": row.message_id})
         return Outcome.REJECTED
 
@@ -147,16 +177,37 @@ class Processor:
                     return False  # another worker has it, or it changed meanwhile
                 spec = self.registry.get(row.handler)
                 if spec is None:
-                    return self._park_unknown(row, now)
+                    return self._adopt(row, now) if not row.handler else self._park_unknown(row, now)
                 # A deferral (circuit open) is not progress: `--once` must not spin on it.
                 return self._run(row, message_from_row(row), spec, first=False) is not Outcome.DEFERRED
+        except DatabaseError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the transaction rolled back: record the crash on the row
+            self._bury(pk, exc)
+            return True
         finally:
             self._flush_breakers()
+
+    def _adopt(self, parked: InboxMessage, now: datetime) -> bool:
+        """Apply a parked message (see :meth:`park`) to this process's handlers of its topic; False if none."""
+        specs = self.registry.for_topic(parked.topic)
+        if not specs:
+            return self._park_unknown(parked, now)
+        message = message_from_row(parked)
+        for spec in specs:
+            row = self._new_row(message, spec.name)
+            if self._receive(row):  # False: the handler got the message meanwhile, from its own queue
+                self._run(row, message, spec, first=True)
+        parked.status, parked.processed_at, parked.available_at = Status.DONE, now, None
+        parked.history = [*(parked.history or []), {"at": now.isoformat(), "event": "adopted",
+                                                    "handlers": [spec.name for spec in specs]}]
+        parked.save(using=self.using)
+        return True
 
     def _run(self, row: InboxMessage, message: Message, spec: HandlerSpec, *, first: bool) -> Outcome:
         now = timezone.now()
         position = ordering.lock_key(spec.name, row.key, self.using) if row.key and _keyed(spec, row) else None
-        if _expired(message, spec, now):
+        if is_expired(message, spec, now):
             return self._finish(row, spec, Status.EXPIRED, now, position)
         if spec.ordered and ordering.is_blocked(row, inbox_settings.DEAD_BLOCKS_KEY, self.using):
             row.status, row.available_at = Status.BLOCKED, None
@@ -228,8 +279,8 @@ class Processor:
         row.status, row.processed_at, row.available_at = Status.DEAD, now, None
         row.save(using=self.using)
         metrics.inbox_event("dead", spec.name, self.using)
-        if _faults_on(spec):
-            _publish_fault(message, spec, row)
+        if faults_on(spec):
+            publish_fault(message, spec, row.error_type, row.error_message)
         if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
             ordering.release_next(row, now, self.using)
         logger.warning("%s refused message %s: %s", spec.name, message.id, error,
@@ -260,11 +311,36 @@ class Processor:
         return Outcome.DEFERRED
 
     def _park_unknown(self, row: InboxMessage, now: datetime) -> bool:
-        logger.warning("no handler named %s in this process; retry of %s postponed", row.handler, row.message_id,
+        logger.warning("no handler %s in this process; retry of %s postponed",
+                       repr(row.handler) if row.handler else f"for topic {row.topic!r}", row.message_id,
                        extra={"action": "inbox_unknown_handler", "message_id": row.message_id})
-        row.available_at = now + timedelta(seconds=60)
+        row.available_at = now + PARK_INTERVAL
         row.save(using=self.using, update_fields=["available_at"])
         return False
+
+    def _crashed(self, row: InboxMessage, exc: Exception) -> Outcome:
+        """Record a first delivery whose processing raised (its transaction rolled back) as dead."""
+        self._dead_by_crash(row, exc)
+        with transaction.atomic(using=self.using):
+            if not InboxMessage.objects.using(self.using).receive(row):
+                return Outcome.DUPLICATE
+        return Outcome.DEAD
+
+    def _bury(self, pk: int, exc: Exception) -> None:
+        """Record a delayed retry whose processing raised (its transaction rolled back) as dead."""
+        with transaction.atomic(using=self.using):
+            row = InboxMessage.objects.using(self.using).select_for_update().filter(pk=pk).first()
+            if row is not None:
+                self._dead_by_crash(row, exc)
+                row.save(using=self.using)
+
+    def _dead_by_crash(self, row: InboxMessage, exc: Exception) -> None:
+        now = timezone.now()
+        _apply_failure(row, describe(exc, inbox_settings.TRACEBACK_LIMIT), now, "crashed")
+        row.status, row.processed_at, row.available_at = Status.DEAD, now, None
+        metrics.inbox_event("dead", row.handler, self.using)
+        logger.error("processing message %s for %s crashed, recorded dead: %s", row.message_id, row.handler, exc,
+                     exc_info=exc, extra={"action": "inbox_crashed", "message_id": row.message_id})
 
     # -- breakers -------------------------------------------------------------------------------
     def _breaker(self, spec: HandlerSpec) -> CircuitBreaker | None:
@@ -303,8 +379,8 @@ class Processor:
         row.status, row.attempts, row.processed_at = Status.WAITING, 0, None
         return True
 
-    def _new_row(self, message: Message, spec: HandlerSpec) -> InboxMessage:
-        return InboxMessage(handler=spec.name, message_id=message.id, topic=message.topic, key=message.key,
+    def _new_row(self, message: Message, handler: str) -> InboxMessage:
+        return InboxMessage(handler=handler, message_id=message.id, topic=message.topic, key=message.key,
                             sequence=message.sequence, payload=message.payload, headers=message.headers,
                             correlation_id=message.correlation_id, causation_id=message.causation_id,
                             expires_at=message.expires_at, status=Status.WAITING, received_at=timezone.now())
@@ -323,28 +399,17 @@ def _keyed(spec: HandlerSpec, row: InboxMessage) -> bool:
     return (spec.ordered or spec.skip_stale) and row.key is not None and row.sequence is not None
 
 
-def _expired(message: Message, spec: HandlerSpec, now: datetime) -> bool:
+def is_expired(message: Message, spec: HandlerSpec, now: datetime) -> bool:
+    """Past its ``expires_at``, or older than the handler's ``ttl``."""
     if message.expires_at is not None and message.expires_at <= now:
         return True
-    return spec.ttl is not None and message.sent_at is not None and message.sent_at + timedelta(seconds=spec.ttl) <= now
+    # Age as a difference of datetimes, compared in seconds: sent_at + ttl overflows for a sent time in year 9999.
+    return spec.ttl is not None and message.sent_at is not None and (now - message.sent_at).total_seconds() >= spec.ttl
 
 
 def _policy_immediate(spec: HandlerSpec) -> int:
     value = spec.retry.immediate
     return inbox_settings.IMMEDIATE_RETRIES if value is None else value
-
-
-def _faults_on(spec: HandlerSpec) -> bool:
-    return inbox_settings.FAULTS if spec.faults is None else spec.faults
-
-
-def _publish_fault(message: Message, spec: HandlerSpec, row: InboxMessage) -> None:
-    """The producer's failure notification, committed with the failure record (via the outbox)."""
-    topic = spec.fault_topic or f"{message.topic}{inbox_settings.FAULT_SUFFIX}"
-    payload = {"message_id": message.id, "topic": message.topic, "payload": message.payload,
-               "handler": spec.name, "error_type": row.error_type, "error_message": row.error_message}
-    with caused_by(Cause(message.id, message.correlation_id or message.id, message.traceparent)):
-        outbox.publish(topic, payload, key=message.key)
 
 
 def _apply_failure(row: InboxMessage, failure: Failure, now: datetime, kind: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from struct import pack
 from typing import Any
 
 import amqp
@@ -46,3 +47,58 @@ def bind(url: str, queue: str, exchange: str, routing_key: str) -> None:
     """Bind an existing queue to one more routing key (for topics no handler declared)."""
     with Connection(url) as connection:
         connection.default_channel.queue_bind(queue=queue, exchange=exchange, routing_key=routing_key)
+
+
+# -- content headers no client builds: bytes of the basic properties as they go on the wire -------------------
+def shortstr(value: bytes) -> bytes:
+    """An AMQP short string: one length byte, then the bytes as given (valid UTF-8 or not)."""
+    return pack("B", len(value)) + value
+
+
+def table(entries: bytes) -> bytes:
+    """An AMQP field table around already encoded entries."""
+    return pack(">I", len(entries)) + entries
+
+
+def nested_table(depth: int, name: bytes = b"n") -> bytes:
+    """A header table nested ``depth`` levels deep, built without recursion (py-amqp's writer recurses)."""
+    inner = b""
+    for _ in range(depth):
+        inner = shortstr(name) + b"F" + table(inner)
+    return table(inner)
+
+
+def timestamp_entry(name: bytes, seconds: int) -> bytes:
+    """A table entry of AMQP type ``T`` (64-bit unsigned seconds), any value including 2**64 - 1."""
+    return shortstr(name) + b"T" + pack(">Q", seconds)
+
+
+def basic_properties(*, content_type: bytes | None = None, headers: bytes | None = None,
+                     message_id: bytes | None = None) -> bytes:
+    """The property flags and list of a basic content header (the fields tests need, in wire order)."""
+    flags, parts = 0, []
+    for flag, value in ((0x8000, content_type and shortstr(content_type)), (0x2000, headers),
+                        (0x0080, message_id and shortstr(message_id))):
+        if value is not None:
+            flags, parts = flags | flag, [*parts, value]
+    return pack(">H", flags) + b"".join(parts)
+
+
+class RawPropertiesMessage(amqp.Message):  # type: ignore[misc]
+    """A message published with exactly these property bytes (see basic_properties)."""
+
+    def __init__(self, body: bytes, raw_properties: bytes) -> None:
+        super().__init__(body)
+        self.raw_properties = raw_properties
+
+    def _serialize_properties(self) -> bytes:  # py-amqp's frame writer asks each message for these bytes
+        return self.raw_properties
+
+
+def publish_raw_properties(url: str, exchange: str, routing_key: str, body: bytes, properties: bytes) -> None:
+    """Publish ``body`` with a content header whose properties are exactly ``properties`` (see basic_properties)."""
+    with Connection(url) as connection:
+        channel: Any = connection.channel()
+        channel.confirm_select()
+        channel.basic_publish(RawPropertiesMessage(body, properties), exchange=exchange, routing_key=routing_key)
+        channel.close()

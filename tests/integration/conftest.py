@@ -26,8 +26,8 @@ def child_env(test_database_url: str, broker_url: str, exchange: str) -> Callabl
 
     def make(**extra: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(DJANGO_SETTINGS_MODULE="demo_project.settings", DATABASE_URL=test_database_url,
-                   BROKER_URL=broker_url, TEST_OUTBOX_EXCHANGE=exchange, **extra)
+        env.update({"DJANGO_SETTINGS_MODULE": "demo_project.settings", "DATABASE_URL": test_database_url,
+                    "BROKER_URL": broker_url, "TEST_OUTBOX_EXCHANGE": exchange, **extra})
         return env
 
     return make

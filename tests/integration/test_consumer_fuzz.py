@@ -2,10 +2,14 @@
 applied or recorded dead with a reason (never retried forever, never lost).
 
 Bodies: random bytes, JSON (NaN and NUL included), invalid UTF-8, oversized. Headers: random nested
-tables, plus adversarial values for the headers the inbox reads (key, sequence, expires_at, ...).
-Content types include pickle, YAML and msgpack; content encodings include compressions. Most examples
-go through :meth:`InboxConsumer.handle` in process; a smaller sample goes through RabbitMQ and a real
-consumer (kombu's own message handling included).
+tables (deeper than the recursion limit too), plus adversarial values for the headers the inbox reads
+(key, sequence, expires_at, a sent time in year 10000, ...). Properties: random values for every basic
+property. Content types include pickle, YAML and msgpack; content encodings include compressions.
+Routing keys include keys that are not outbox topics. Handlers: plain, ordered, with a ttl, skipping
+stale messages, and refusing with a business error (so faults are built for every routing key). Most
+examples go through :meth:`InboxConsumer.handle_safely` in process; a smaller sample goes through
+RabbitMQ and a real consumer (kombu's own message handling included), with content headers py-amqp
+cannot decode among them.
 """
 
 from __future__ import annotations
@@ -22,17 +26,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kombu import Connection
 
+from inbox import BusinessError
 from inbox.consumer import InboxConsumer
 from inbox.decoding import Delivery
 from inbox.models import InboxMessage, KeyPosition, Status
 from inbox.processing import Outcome, Processor
 from inbox.registry import HandlerSpec, Registry
+from outbox.models import OutboxMessage
+from tests.raw_amqp import RawPropertiesMessage, basic_properties, nested_table, table, timestamp_entry
 from tests.testapp.models import Effect
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 MAX_BODY = 2048
-FINAL = (Outcome.APPLIED, Outcome.REJECTED, Outcome.EXPIRED)
+FINAL = (Outcome.APPLIED, Outcome.REJECTED, Outcome.EXPIRED, Outcome.FAULTED, Outcome.SKIPPED, Outcome.PARKED)
+SETTLED = (Status.DONE, Status.DEAD, Status.EXPIRED, Status.SKIPPED)
 FUZZ = settings(max_examples=500, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
@@ -47,6 +55,10 @@ def _json_values(floats: st.SearchStrategy[float]) -> st.SearchStrategy[Any]:
 
 
 JSON_VALUES = _json_values(st.floats())
+FINITE_JSON = _json_values(st.floats(allow_nan=False, allow_infinity=False)).map(lambda v: json.dumps(v).encode())
+#: Half the examples are well-formed apart from their headers, properties and routing key: they reach handlers.
+WELL_FORMED = {"message_id": st.uuids().map(str), "content_type": st.just("application/json"),
+               "content_encoding": st.none()}
 BODIES = st.one_of(
     st.binary(max_size=200),
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),  # json.dumps writes NaN and Infinity as bare words
@@ -72,6 +84,7 @@ HEADER_VALUES = st.recursive(HEADER_LEAVES, lambda inner: st.lists(inner, max_si
                              | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
 LONG_TEXT = st.text(min_size=250, max_size=400)
 TIMES = st.one_of(st.datetimes(timezones=st.just(timezone.utc)).map(datetime.isoformat),
+                  st.just(datetime.now(timezone.utc).isoformat()),
                   st.sampled_from(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "not a time"]),
                   st.text(max_size=30))
 KNOWN_HEADERS = st.fixed_dictionaries({}, optional={
@@ -84,11 +97,27 @@ KNOWN_HEADERS = st.fixed_dictionaries({}, optional={
     "traceparent": st.text(max_size=60),
     "compression": st.sampled_from(["application/x-gzip", "zlib", "", "bogus"]),
 })
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"n": value}
+    return value
+
+
 HEADERS = st.builds(lambda known, extra: {**extra, **known}, KNOWN_HEADERS,
-                    st.dictionaries(st.text(max_size=12), HEADER_VALUES, max_size=4))
+                    st.dictionaries(st.text(max_size=12), HEADER_VALUES | st.integers(90, 1200).map(_nested),
+                                    max_size=4))
 MESSAGE_IDS = st.one_of(st.none(), st.just(""), st.uuids().map(str), st.text(max_size=20), LONG_TEXT)
-TOPICS = st.one_of(st.sampled_from(["fuzz.plain.event", "fuzz.ordered.event", "other.topic", ""]),
-                   st.text(max_size=40))
+HANDLED = ["fuzz.plain.event", "fuzz.ordered.event", "fuzz.ttl.event", "fuzz.stale.event", "fuzz.refuse.event"]
+NOT_TOPICS = ["fuzz.refuse.a b", "fuzz.refuse.a:b", "fuzz.refuse.a/b", "fuzz.refuse.passée", "fuzz.refuse." + "o" * 240]
+TOPICS = st.one_of(st.sampled_from([*HANDLED, *NOT_TOPICS, "other.topic", ""]),
+                   st.text(max_size=40).map(lambda t: f"fuzz.refuse.{t}"), st.text(max_size=40))
+#: Every basic property but the headers, with any value of its type (and some of another type).
+OTHER_PROPERTIES = st.fixed_dictionaries({}, optional={
+    "delivery_mode": st.integers(0, 255), "priority": st.integers(0, 255), "reply_to": st.text(max_size=20),
+    "expiration": st.text(max_size=10), "timestamp": st.datetimes() | st.integers(-(2**70), 2**70),
+    "user_id": st.text(max_size=10), "app_id": st.text(max_size=10), "cluster_id": st.text(max_size=10),
+    "content_type": st.binary(max_size=10)})
 
 
 @st.composite
@@ -96,18 +125,30 @@ def deliveries(draw: st.DrawFn) -> Delivery:
     properties = {"message_id": draw(MESSAGE_IDS), "content_type": draw(CONTENT_TYPES),
                   "content_encoding": draw(CONTENT_ENCODINGS), "correlation_id": draw(st.none() | st.text(max_size=40)),
                   "type": draw(st.none() | st.text(max_size=20))}
+    properties = {**draw(OTHER_PROPERTIES), **properties} if draw(st.booleans()) else properties
+    if draw(st.booleans()):
+        properties = {**properties, **{name: draw(value) for name, value in WELL_FORMED.items()}}
+        return Delivery(draw(FINITE_JSON), draw(TOPICS), properties, draw(HEADERS))
     return Delivery(draw(BODIES), draw(TOPICS), properties, draw(HEADERS))
 
 
 # -- the consumer under test ------------------------------------------------------------------------
+def _refuse(message: Any) -> None:
+    raise BusinessError(f"{message.topic!r} refused")
+
+
 def _registry() -> Registry:
-    """A plain and an ordered handler that record their effect (neither ever fails)."""
+    """Handlers that record their effect: plain, ordered, with a ttl, skipping stale messages; and one that
+    refuses every message with a business error (its fault is built for whatever the routing key is)."""
     handlers = Registry()
-    for name, pattern, ordered in (("fuzz-plain", "fuzz.plain.#", False), ("fuzz-ordered", "fuzz.ordered.#", True)):
+    for name, options in (("fuzz-plain", {}), ("fuzz-ordered", {"ordered": True}), ("fuzz-ttl", {"ttl": 60}),
+                          ("fuzz-stale", {"skip_stale": True})):
         def record(message: Any, name: str = name) -> None:
             Effect.objects.create(handler=name, message_id=message.id, key=message.key, sequence=message.sequence)
 
-        handlers.register(HandlerSpec(name, record, (pattern,), ordered=ordered, breaker=False))
+        pattern = f"{name.replace('-', '.')}.#"
+        handlers.register(HandlerSpec(name, record, (pattern,), breaker=False, **options))  # type: ignore[arg-type]
+    handlers.register(HandlerSpec("fuzz refuse", _refuse, ("fuzz.refuse.#",), breaker=False))
     return handlers
 
 
@@ -118,17 +159,23 @@ def _consumer() -> InboxConsumer:
 
 
 def _reset() -> None:
-    for model in (InboxMessage, KeyPosition, Effect):
+    for model in (InboxMessage, KeyPosition, Effect, OutboxMessage):
         model.objects.all().delete()
 
 
 def _assert_settled(outcomes: list[Outcome]) -> None:
-    """Every outcome final, and recorded: applied with its effect, or dead (or expired) with a reason."""
+    """Every outcome final, and recorded: applied with its effect, dead (or expired, skipped) with a reason,
+    or parked for a worker with a handler; never a crash of the inbox's own steps (those would be bugs)."""
     assert outcomes and all(o in FINAL for o in outcomes), outcomes
-    assert not InboxMessage.objects.exclude(status__in=[Status.DONE, Status.DEAD, Status.EXPIRED]).exists()
+    parked = InboxMessage.objects.filter(handler="", status=Status.WAITING)
+    assert not InboxMessage.objects.exclude(status__in=SETTLED).exclude(pk__in=parked).exists()
     assert InboxMessage.objects.filter(status=Status.DONE).count() == Effect.objects.count()
     assert InboxMessage.objects.count() == len(outcomes)
     assert not InboxMessage.objects.filter(status=Status.DEAD, error_message="").exists()
+    assert not InboxMessage.objects.filter(error_message__startswith="processing crashed").exists()
+    assert not InboxMessage.objects.filter(history__contains=[{"event": "crashed"}]).exists()
+    faulted = InboxMessage.objects.filter(handler="fuzz refuse", status=Status.DEAD).count()
+    assert OutboxMessage.objects.count() == faulted
 
 
 @override_settings(INBOX_MAX_BODY_BYTES=MAX_BODY)
@@ -136,7 +183,7 @@ def _assert_settled(outcomes: list[Outcome]) -> None:
 @given(delivery=deliveries(), ordered=st.booleans())
 def test_consumer__generated_deliveries__each_applied_or_dead_with_reason(transactional_db, delivery, ordered):
     _reset()
-    outcomes = _consumer().handle(delivery, ordered)
+    outcomes = _consumer().handle_safely(delivery, ordered)
     _assert_settled(outcomes)
 
 
@@ -156,18 +203,35 @@ AMQP_HEADERS = st.builds(lambda known, extra: {**extra, **known},
                          st.fixed_dictionaries({}, optional={
                              "key": st.text(max_size=10) | st.text(min_size=250, max_size=250),
                              "sequence": st.integers(-(2**63), 2**63 - 1) | st.text(max_size=10),
-                             "expires_at": TIMES, "compression": st.sampled_from(["application/x-gzip", "bogus"])}),
+                             "expires_at": TIMES, "cloudEvents:time": TIMES,
+                             "compression": st.sampled_from(["application/x-gzip", "bogus"])}),
                          st.dictionaries(st.text(max_size=12), AMQP_VALUES, max_size=3))
+
+
+#: Content headers RabbitMQ routes and py-amqp cannot decode (the message id varies: see wire_messages).
+UNDECODABLE = [
+    {"message_id": b"\xff\xfe"}, {"content_type": b"application/\xffjson"},
+    {"headers": table(timestamp_entry(b"t", 2**64 - 1))}, {"headers": nested_table(1000)},
+    {"headers": nested_table(600)},
+]
 
 
 @st.composite
 def wire_messages(draw: st.DrawFn) -> tuple[str, amqp.Message]:
-    """A routing key and an AMQP message that RabbitMQ accepts (short strings fit in 255 bytes)."""
-    properties = {"content_type": draw(CONTENT_TYPES), "content_encoding": draw(CONTENT_ENCODINGS),
-                  "message_id": draw(st.none() | st.just("") | st.uuids().map(str) | st.text(max_size=20))}
-    properties = {k: v for k, v in properties.items() if v is not None and _shortstr(v)}
+    """A routing key and an AMQP message that RabbitMQ accepts (short strings fit in 255 bytes); one in eight
+    with a content header py-amqp cannot decode."""
+    topic = draw(st.sampled_from([*HANDLED, *NOT_TOPICS]))
     body = draw(BODIES)
-    topic = draw(st.sampled_from(["fuzz.plain.event", "fuzz.ordered.event"]))
+    if draw(st.integers(0, 7)) == 0:
+        raw = {"message_id": draw(st.uuids()).hex.encode(), **draw(st.sampled_from(UNDECODABLE))}
+        return topic, RawPropertiesMessage(body, basic_properties(**raw))
+    properties = {"content_type": draw(CONTENT_TYPES), "content_encoding": draw(CONTENT_ENCODINGS),
+                  "message_id": draw(st.none() | st.just("") | st.uuids().map(str) | st.text(max_size=20)),
+                  "reply_to": draw(st.none() | st.text(max_size=20)), "priority": draw(st.none() | st.integers(0, 9))}
+    if draw(st.booleans()):
+        properties = {**properties, **{name: draw(value) for name, value in WELL_FORMED.items()}}
+        body = draw(FINITE_JSON)
+    properties = {k: v for k, v in properties.items() if v is not None and (not isinstance(v, str) or _shortstr(v))}
     return topic, amqp.Message(body, application_headers=draw(AMQP_HEADERS), **properties)
 
 
@@ -185,7 +249,7 @@ def _publish(broker_url: str, exchange: str, queue: str, messages: list[tuple[st
 @override_settings(INBOX_MAX_BODY_BYTES=MAX_BODY)
 @WIRE
 @given(messages=st.lists(wire_messages(), min_size=10, max_size=25,
-                         unique_by=lambda m: m[1].properties.get("message_id") or id(m)))
+                         unique_by=lambda m: getattr(m[1], "properties", {}).get("message_id") or id(m)))
 def test_consumer__generated_messages_through_rabbitmq__worker_survives_and_settles_all(
         transactional_db, broker_url, exchange, inbox_queue, messages):
     _reset()

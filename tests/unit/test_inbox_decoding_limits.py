@@ -51,3 +51,22 @@ def test_decode__non_finite_sequence_header__rejected_not_overflowing(sequence):
 def test_storable__non_finite_floats_and_lone_surrogates__replaced():
     assert storable({"a": [float("nan"), float("inf")], "b\ud800": "x\x00"}) == {"a": ["nan", "inf"],
                                                                                 "b\ufffd": "x\ufffd"}
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"n": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [101, 600, 1000, 5000])
+def test_decode__headers_nested_past_the_recursion_limit__rejected_with_reason(depth):
+    with pytest.raises(RejectedMessage, match="nested deeper than 100 levels"):
+        decode(delivery(headers={"deep": _nested(depth)}), LIMIT)
+
+
+def test_decode__marked_undecodable_by_the_frame_guard__rejected_with_its_reason():
+    given = delivery(headers={"x-inbox-undecodable": "content header cannot be decoded: ValueError: bad"})
+    with pytest.raises(RejectedMessage, match=r"^content header cannot be decoded: ValueError: bad$"):
+        decode(given, LIMIT)
