@@ -29,8 +29,10 @@ DEFAULTS: dict[str, Any] = {
     # Largest message the relay sends: the JSON body, and the AMQP properties and headers as encoded (they
     # travel in one frame, and RabbitMQ closes the connection over a frame above its frame_max, 131,072 bytes
     # by default). publish() refuses larger messages; the relay marks rows larger than this dead at once.
-    # 16 MiB is RabbitMQ 4's default max_message_size (3.x: 128 MiB).
-    "MAX_BODY_BYTES": 16 * 1024 * 1024,
+    # 1 MiB is the inbox's default limit (INBOX_MAX_BODY_BYTES): a message the outbox accepts by default is
+    # one a consumer accepts by default. Raise both together; the broker takes up to 16 MiB (RabbitMQ 4's
+    # default max_message_size; 3.x: 128 MiB).
+    "MAX_BODY_BYTES": 1024 * 1024,
     "MAX_HEADER_BYTES": 64 * 1024,
     # Failed publish attempts before a message is marked dead.
     "MAX_ATTEMPTS": 10,
