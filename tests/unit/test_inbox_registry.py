@@ -121,7 +121,7 @@ def test_registry__same_function_name_defined_twice_in_one_module__configuration
 
     first = charge
 
-    def charge(message):  # noqa: F811 - the mistake under test: a second handler of the same name
+    def charge(message):  # the mistake under test: a second handler of the same name
         return "second"
 
     handlers.register(HandlerSpec(f"{__name__}.charge", first, ("orders.placed",)))
