@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_THROTTLE": 0.02,
     # After a publishing transaction commits, schedule the Celery relay task (needs a Celery app).
     "CELERY_ON_COMMIT": False,
+    # Raise NotInTransaction when publish() is called outside transaction.atomic() (where, in autocommit, the
+    # message would commit at once, alone). Off by default; worth turning on in development and tests.
+    "REQUIRE_ATOMIC": False,
     # A dead message keeps the later messages of its key from being published until it is retried or
     # discarded (order over liveness). Set False to let later messages of the key go on.
     "DEAD_BLOCKS_KEY": True,
@@ -108,6 +111,7 @@ class OutboxSettings(AppSettings):
     NOTIFY_CHANNEL: str
     NOTIFY_THROTTLE: float
     CELERY_ON_COMMIT: bool
+    REQUIRE_ATOMIC: bool
     DEAD_BLOCKS_KEY: bool
     BREAKER_RESET: float
     BREAKER_RESET_CAP: float
