@@ -9,7 +9,9 @@ from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, register
 
 from inbox.conf import inbox_settings
+from inbox.registry import Registry, registry
 from outbox.backoff import Strategy
+from outbox.setting_checks import mistyped, type_errors, unknown_name_warnings
 
 NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES")
 POSITIVE_INTS = ("PREFETCH", "MAX_BODY_BYTES", "RAW_BODY_LIMIT", "TRACEBACK_LIMIT", "RETRY_BATCH",
@@ -27,23 +29,29 @@ def _is_positive(value: Any) -> bool:
 
 
 @register("inbox")
+def check_setting_types(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """Every INBOX_* setting has its type (inbox.E001); INBOX_* names that are no setting warn (inbox.W001)."""
+    return type_errors(inbox_settings, "inbox.E001") + unknown_name_warnings(inbox_settings, "inbox.W001")
+
+
+@register("inbox")
 def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
+    wrong_type = mistyped(inbox_settings)  # reported once, by check_setting_types
     for names, minimum in ((NON_NEGATIVE_INTS, 0), (POSITIVE_INTS, 1)):
         errors += [Error(f"INBOX_{n} must be an integer of at least {minimum}, not {getattr(inbox_settings, n)!r}.",
                          hint=f"Remove it to use the default ({inbox_settings.defaults[n]}).", id="inbox.E001")
-                   for n in names if not _is_int(getattr(inbox_settings, n), minimum)]
+                   for n in names if n not in wrong_type and not _is_int(getattr(inbox_settings, n), minimum)]
     errors += [Error(f"INBOX_{n} must be a positive number, not {getattr(inbox_settings, n)!r}.",
                      hint=f"Remove it to use the default ({inbox_settings.defaults[n]}).", id="inbox.E001")
-               for n in POSITIVE_FLOATS if not _is_positive(getattr(inbox_settings, n))]
-    if inbox_settings.BACKOFF not in {s.value for s in Strategy}:
+               for n in POSITIVE_FLOATS if n not in wrong_type and not _is_positive(getattr(inbox_settings, n))]
+    if "BACKOFF" not in wrong_type and inbox_settings.BACKOFF not in {s.value for s in Strategy}:
         errors.append(Error(f"INBOX_BACKOFF {inbox_settings.BACKOFF!r} is not a back-off strategy.",
                             hint="One of: " + ", ".join(s.value for s in Strategy), id="inbox.E002"))
-    return errors or _check_retention()
+    return errors if errors or wrong_type else _check_retention()
 
 
 def _check_retention() -> list[CheckMessage]:
-    from inbox.registry import registry
     from inbox.retry import horizon_seconds
 
     # The global policy, and every handler's own (a handler may retry longer than the defaults).
@@ -65,3 +73,21 @@ def check_broker(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list
         return []
     return [Error("No broker URL for the inbox consumer.",
                   hint="Set INBOX_BROKER_URL, OUTBOX_BROKER_URL or CELERY_BROKER_URL.", id="inbox.E004")]
+
+
+@register("inbox")
+def check_queue(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    return queue_errors(registry)
+
+
+def queue_errors(handlers: Registry) -> list[CheckMessage]:
+    """inbox.E005 when this service has handlers but names no queue of its own.
+
+    Every service left at the default would consume the one queue ``inbox``: RabbitMQ hands each message
+    to one of them, so services would silently take each other's messages.
+    """
+    if not handlers.all() or "QUEUE" in inbox_settings.explicit():
+        return []
+    return [Error("INBOX_QUEUE is not set: this service's handlers would consume the shared queue "
+                  f"{inbox_settings.QUEUE!r}, splitting its messages with every other service left at the default.",
+                  hint="Set INBOX_QUEUE to this service's name, e.g. INBOX_QUEUE = \"billing\".", id="inbox.E005")]

@@ -55,6 +55,7 @@ class InboxSettings(AppSettings):
 
     prefix = "INBOX_"
     defaults = DEFAULTS
+    types = {"BROKER_URL": (str,)}
 
     QUEUE: str
     PREFETCH: int

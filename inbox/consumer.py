@@ -22,7 +22,7 @@ from kombu.transport import pyamqp
 
 from inbox.conf import inbox_settings
 from inbox.decoding import Delivery, decode
-from inbox.exceptions import DatabaseUnavailable, InboxError, RejectedMessage
+from inbox.exceptions import BrokerRefused, DatabaseUnavailable, InboxError, RejectedMessage
 from inbox.frames import guard_frames
 from inbox.processing import Outcome, Processor
 from inbox.registry import Registry, registry
@@ -76,9 +76,21 @@ class InboxConsumer:
             raise InboxError("no broker URL: set INBOX_BROKER_URL or OUTBOX_BROKER_URL")
         probe = Connection(self.url)  # lazy: only tells which errors its driver raises
         self._connection_errors: tuple[type[BaseException], ...] = (OSError, *probe.connection_errors)
+        self._refusals: tuple[type[BaseException], ...] = tuple(probe.channel_errors)
+        self._uri = probe.as_uri()  # the password masked, for error messages
 
     def run(self, *, once: bool = False, idle_timeout: float = 1.0) -> ConsumeStats:
-        """Consume until stopped; with ``once``, until the queues and the due retries are empty."""
+        """Consume until stopped; with ``once``, until the queues and the due retries are empty.
+
+        Raises :class:`BrokerRefused` when the broker refuses us (a login or a declaration): retrying the
+        same request cannot help, unlike a lost connection, which is retried with back-off.
+        """
+        try:
+            return self._run(once, idle_timeout)
+        except self._refusals as exc:
+            raise BrokerRefused(f"the broker at {self._uri} refused the consumer: {exc}") from exc
+
+    def _run(self, once: bool, idle_timeout: float) -> ConsumeStats:
         backoff = 0.0
         while not self.stop.is_set():
             self._consuming = self._giving_back = False

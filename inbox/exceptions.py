@@ -32,3 +32,7 @@ class DatabaseUnavailable(InboxError):
 
 class NoSuchMessage(InboxError, LookupError):
     """No inbox message matches."""
+
+
+class BrokerRefused(InboxError):
+    """The broker refused the consumer (wrong credentials, a vhost it may not use, a queue declared otherwise)."""

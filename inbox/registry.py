@@ -6,6 +6,7 @@ at start-up (like the admin's autodiscovery).
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -89,7 +90,8 @@ class Registry:
     def register(self, spec: HandlerSpec) -> HandlerSpec:
         existing = self._handlers.get(spec.name)
         if existing is not None and _origin(existing.func) != _origin(spec.func):
-            raise HandlerConfigurationError(f"two handlers are named {spec.name!r}: pass name= to one of them")
+            raise HandlerConfigurationError(f"two handlers are named {spec.name!r} (a handler's name is its "
+                                            "deduplication identity): rename one, or pass name= to one of them")
         self._handlers[spec.name] = spec
         return spec
 
@@ -111,8 +113,12 @@ class Registry:
         return sorted({p for s in self._handlers.values() if s.ordered == ordered for p in s.patterns})
 
 
-def _origin(func: HandlerFunc) -> tuple[str, str]:
-    return getattr(func, "__module__", ""), getattr(func, "__qualname__", repr(func))
+def _origin(func: HandlerFunc) -> tuple[str, str, str, int]:
+    """Where a function was defined. A module run again (a reload) defines its handlers at the same place, so
+    they may replace themselves; a second ``def`` of the same name in one module is elsewhere, and refused."""
+    code = getattr(inspect.unwrap(func), "__code__", None)  # a decorator's wrapper shares its code with others
+    return (getattr(func, "__module__", ""), getattr(func, "__qualname__", repr(func)),
+            getattr(code, "co_filename", ""), getattr(code, "co_firstlineno", 0))
 
 
 registry = Registry()

@@ -86,7 +86,8 @@ def requeue(selection: Selection, *, sent: bool = False, batch_size: int = DEFAU
     :class:`~outbox.exceptions.InvalidSelection` for a status the action does not apply to.
     """
     allowed, action = (REPLAYABLE, operations.replay) if sent else (RETRYABLE, operations.retry)
-    statuses = selection.restrict(allowed, "republish" if sent else "re-queue")
+    statuses = (selection.restrict(allowed, "republish", "run without --sent to re-queue dead or pending ones")
+                if sent else selection.restrict(allowed, "re-queue", "add --sent to republish sent messages"))
     queryset = select_outbox(selection, using).filter(status__in=statuses)
     return apply_in_batches(queryset, lambda batch: action(batch, batch_size), batch_size=batch_size, rate=rate,
                             dry_run=dry_run, on_progress=on_progress)

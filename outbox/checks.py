@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, Warning, register
@@ -11,6 +12,7 @@ from django.db import connections, router
 
 from outbox.conf import outbox_settings
 from outbox.limits import BROKER_HEADER_ROOM, BROKER_MAX_MESSAGE_SIZE
+from outbox.setting_checks import mistyped, type_errors, unknown_name_warnings
 
 POSITIVE_INTS = ("BATCH_SIZE", "CONFIRM_WINDOW", "MAX_ATTEMPTS", "MAX_BODY_BYTES", "MAX_HEADER_BYTES")
 POSITIVE_FLOATS = ("CONFIRM_TIMEOUT", "BACKOFF_BASE", "BACKOFF_CAP", "LEASE_SECONDS", "POLL_INTERVAL",
@@ -20,6 +22,8 @@ POSITIVE_FLOATS = ("CONFIRM_TIMEOUT", "BACKOFF_BASE", "BACKOFF_CAP", "LEASE_SECO
 @register("outbox")
 def check_broker_url(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     url = outbox_settings.BROKER_URL
+    if url and not isinstance(url, str):
+        return []  # the wrong type: check_setting_types says so
     if not url:
         return [Error("No broker URL for the outbox relay.",
                       hint="Set OUTBOX_BROKER_URL (or CELERY_BROKER_URL), e.g. 'amqp://guest:guest@localhost//' "
@@ -32,15 +36,22 @@ def check_broker_url(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
 
 
 @register("outbox")
+def check_setting_types(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """Every OUTBOX_* setting has its type (outbox.E003); OUTBOX_* names that are no setting warn (outbox.W004)."""
+    return type_errors(outbox_settings, "outbox.E003") + unknown_name_warnings(outbox_settings, "outbox.W004")
+
+
+@register("outbox")
 def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    for name in POSITIVE_INTS:
+    wrong_type = mistyped(outbox_settings)  # reported once, by check_setting_types
+    for name in (n for n in POSITIVE_INTS if n not in wrong_type):
         value = getattr(outbox_settings, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             errors.append(Error(f"OUTBOX_{name} must be a positive integer, not {value!r}.",
                                 hint=f"Remove it to use the default ({outbox_settings.defaults[name]}).",
                                 id="outbox.E003"))
-    for name in POSITIVE_FLOATS:
+    for name in (n for n in POSITIVE_FLOATS if n not in wrong_type):
         value = getattr(outbox_settings, name)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
             errors.append(Error(f"OUTBOX_{name} must be a positive number of seconds, not {value!r}.",
@@ -102,14 +113,34 @@ MIN_TOKEN_LENGTH = 16
 @register("outbox")
 def check_metrics_token(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     token = outbox_settings.METRICS_TOKEN
-    if token is None or token == "":
-        return []  # no token: only staff users may read the metrics view
-    if not isinstance(token, str):
-        return [Error(f"OUTBOX_METRICS_TOKEN must be a string, not {type(token).__name__}.",
-                      hint="Set it to a random string (e.g. secrets.token_urlsafe(32)), or to None to let only "
-                           "staff users read the metrics view.", id="outbox.E003")]
+    if not token or not isinstance(token, str):
+        return []  # no token: only staff users may read the metrics view; another type is check_setting_types'
     if len(token) < MIN_TOKEN_LENGTH:
         return [Warning(f"OUTBOX_METRICS_TOKEN is shorter than {MIN_TOKEN_LENGTH} characters.",
                         hint="A short token can be guessed: use a random one of 32 characters or more, e.g. "
                              "python -c 'import secrets; print(secrets.token_urlsafe(32))'.", id="outbox.W001")]
     return []
+
+
+@register("outbox")
+def check_celery_broker(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """outbox.W003: Celery's broker is another than the outbox's, so send_task() messages miss Celery's workers."""
+    celery_url = outbox_settings.CELERY_BROKER_URL
+    outbox_url = outbox_settings.BROKER_URL
+    if not isinstance(celery_url, str) or not celery_url or check_broker_url(None) or not isinstance(outbox_url, str):
+        return []  # no Celery broker, or the outbox's URL is wrong already (outbox.E001-E003 say so)
+    if _broker_identity(celery_url) == _broker_identity(outbox_url):
+        return []
+    return [Warning("CELERY_BROKER_URL names another broker than OUTBOX_BROKER_URL: messages of outbox.send_task() "
+                    "are published through OUTBOX_BROKER_URL, where the Celery workers do not read.",
+                    hint="Point both settings at the same broker, or leave OUTBOX_BROKER_URL unset to use "
+                         "CELERY_BROKER_URL.", id="outbox.W003")]
+
+
+def _broker_identity(url: str) -> tuple[str, str, int | None, str]:
+    """Scheme, host, port and virtual host, as AMQP clients read them: ``pyamqp://`` is ``amqp://``, the port
+    defaults to 5672 (5671 with TLS), the virtual host to ``/``. Credentials do not name another broker."""
+    parts = urlsplit(url)
+    scheme = {"pyamqp": "amqp"}.get(parts.scheme, parts.scheme)
+    port = parts.port or {"amqp": 5672, "amqps": 5671}.get(scheme)
+    return scheme, parts.hostname or "localhost", port, unquote(parts.path[1:]) or "/"

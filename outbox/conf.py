@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_THROTTLE": 0.02,
     # After a publishing transaction commits, schedule the Celery relay task (needs a Celery app).
     "CELERY_ON_COMMIT": False,
+    # Raise NotInTransaction when publish() is called outside transaction.atomic() (where, in autocommit, the
+    # message would commit at once, alone). Off by default; worth turning on in development and tests.
+    "REQUIRE_ATOMIC": False,
     # A dead message keeps the later messages of its key from being published until it is retried or
     # discarded (order over liveness). Set False to let later messages of the key go on.
     "DEAD_BLOCKS_KEY": True,
@@ -74,11 +77,24 @@ class AppSettings:
 
     prefix: str = ""
     defaults: dict[str, Any] = {}
+    #: The types of the settings whose default is None (None is allowed too); every other setting takes
+    #: its default's type (see ``outbox.setting_checks``), so a setting added to DEFAULTS is checked as is.
+    types: dict[str, tuple[type, ...]] = {}
 
     def __getattr__(self, name: str) -> Any:
         if name not in self.defaults:
             raise AttributeError(name)
         return getattr(django_settings, self.prefix + name, self.defaults[name])
+
+    def explicit(self) -> dict[str, Any]:
+        """The settings the project sets, by name without the prefix; {} when it sets none."""
+        return {name: getattr(django_settings, self.prefix + name) for name in self.defaults
+                if hasattr(django_settings, self.prefix + name)}
+
+    def unknown(self) -> list[str]:
+        """Full names of the project's settings with this prefix that are no setting (typos, say); sorted."""
+        return sorted(name for name in dir(django_settings)
+                      if name.startswith(self.prefix) and name[len(self.prefix):] not in self.defaults)
 
 
 class OutboxSettings(AppSettings):
@@ -86,6 +102,7 @@ class OutboxSettings(AppSettings):
 
     prefix = "OUTBOX_"
     defaults = DEFAULTS
+    types = {"BROKER_URL": (str,), "METRICS_TOKEN": (str,)}
 
     EXCHANGE: str
     SOURCE: str
@@ -104,6 +121,7 @@ class OutboxSettings(AppSettings):
     NOTIFY_CHANNEL: str
     NOTIFY_THROTTLE: float
     CELERY_ON_COMMIT: bool
+    REQUIRE_ATOMIC: bool
     DEAD_BLOCKS_KEY: bool
     BREAKER_RESET: float
     BREAKER_RESET_CAP: float
@@ -116,6 +134,11 @@ class OutboxSettings(AppSettings):
         """The relay's broker: ``OUTBOX_BROKER_URL``, else ``CELERY_BROKER_URL``, else None."""
         explicit = getattr(django_settings, "OUTBOX_BROKER_URL", None)
         return explicit or getattr(django_settings, "CELERY_BROKER_URL", None)
+
+    @property
+    def CELERY_BROKER_URL(self) -> Any:  # noqa: N802 - mirrors the setting's name
+        """Celery's broker setting (not an outbox option: the system checks compare it with BROKER_URL)."""
+        return getattr(django_settings, "CELERY_BROKER_URL", None)
 
 
 outbox_settings = OutboxSettings()

@@ -50,6 +50,10 @@ class BrokerUnavailable(OutboxError):
     """The broker could not be reached; messages stay pending and no attempt is spent."""
 
 
+class NotInTransaction(OutboxError):
+    """publish() outside transaction.atomic() (OUTBOX_REQUIRE_ATOMIC): wrap it with your change in one block."""
+
+
 class ConfigurationError(OutboxError):
     """The outbox is misconfigured; run ``manage.py check`` for details."""
 

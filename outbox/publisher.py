@@ -65,6 +65,8 @@ def publish_many(messages: Iterable[OutgoingMessage], *, using: str | None = Non
     Validation happens for all messages first: one bad message raises and none is written.
     """
     alias = using or router.db_for_write(OutboxMessage) or DEFAULT_DB_ALIAS
+    if outbox_settings.REQUIRE_ATOMIC and not connections[alias].in_atomic_block:
+        raise exceptions.NotInTransaction()
     outgoing = list(messages)
     rows = [_build(message) for message in outgoing]
     if not rows:

@@ -39,15 +39,16 @@ class Selection:
         """True when no filter is set (the selection is every message)."""
         return self == Selection()
 
-    def restrict(self, allowed: tuple[str, ...], action: str) -> tuple[str, ...]:
+    def restrict(self, allowed: tuple[str, ...], action: str, hint: str = "") -> tuple[str, ...]:
         """The statuses to act on: the chosen ones, all of ``allowed`` when none was chosen.
 
-        Raises :class:`InvalidSelection` when a chosen status is not one ``action`` applies to.
+        Raises :class:`InvalidSelection` when a chosen status is not one ``action`` applies to; its
+        message ends with ``hint`` (say, the option that does act on that status).
         """
         wrong = [status for status in self.statuses if status not in allowed]
         if wrong:
             raise InvalidSelection(f"cannot {action} messages with status {', '.join(wrong)} "
-                                   f"(only {', '.join(allowed)})")
+                                   f"(only {', '.join(allowed)}){'; ' + hint if hint else ''}")
         return self.statuses or allowed
 
 

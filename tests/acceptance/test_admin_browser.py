@@ -9,11 +9,11 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from outbox.ids import short
 from outbox.relay import Relay
+from scripts.check_services import CHROMIUM
 from tests.admin_support import OUTBOX_LIST, dead_outbox, outbox_message, staff
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 

@@ -127,6 +127,15 @@ def test_outbox_replay__status_the_action_cannot_take__command_error(outbox_row)
         run("outbox_replay", "--id", "42")
 
 
+@pytest.mark.django_db
+def test_outbox_replay__status_sent_without_the_sent_flag__error_names_the_sent_option(outbox_row):
+    outbox_row(Status.SENT)
+    with pytest.raises(CommandError, match=r"only dead, pending.*--sent to republish sent messages"):
+        run("outbox_replay", "--status", "sent")
+    with pytest.raises(CommandError, match=r"without --sent to re-queue dead or pending ones"):
+        run("outbox_replay", "--sent", "--status", "dead")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_outbox_replay__sent__published_again_with_the_same_id(bound_queue):
     queue = bound_queue()

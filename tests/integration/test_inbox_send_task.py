@@ -7,6 +7,7 @@ import os
 import queue
 import re
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from tests.waiting import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 REPO = Path(__file__).resolve().parents[2]
-CELERY = REPO / ".venv" / "bin" / "celery"
+CELERY = Path(sys.executable).with_name("celery")  # the celery of the environment running the tests
 
 
 class Rollback(Exception):

@@ -19,7 +19,8 @@ def test_checks__project_settings__no_outbox_errors():
 
 def test_checks__every_option_at_its_documented_default__no_outbox_errors():
     defaults = {f"OUTBOX_{name}": value for name, value in DEFAULTS.items() if name != "BROKER_URL"}
-    with override_settings(**defaults, OUTBOX_BROKER_URL="amqp://guest:guest@localhost//"):
+    url = "amqp://guest:guest@localhost//"
+    with override_settings(**defaults, OUTBOX_BROKER_URL=url, CELERY_BROKER_URL=url):
         assert outbox_errors() == []
 
 

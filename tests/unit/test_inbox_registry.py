@@ -111,3 +111,35 @@ def test_registry__two_functions_one_name__configuration_error():
     with pytest.raises(HandlerConfigurationError, match="two handlers are named 'book'"):
         handlers.register(HandlerSpec("book", second, ("a",)))
     assert handlers.get("book").patterns == ("a", "b")
+
+
+def test_registry__same_function_name_defined_twice_in_one_module__configuration_error():
+    handlers = Registry()
+
+    def charge(message):
+        return "first"
+
+    first = charge
+
+    def charge(message):  # the mistake under test: a second handler of the same name
+        return "second"
+
+    handlers.register(HandlerSpec(f"{__name__}.charge", first, ("orders.placed",)))
+    with pytest.raises(HandlerConfigurationError, match="two handlers are named"):
+        handlers.register(HandlerSpec(f"{__name__}.charge", charge, ("orders.placed",)))
+    assert handlers.get(f"{__name__}.charge").func is first
+
+
+def test_registry__module_executed_again__its_handlers_register_again_without_error():
+    # What importlib.reload (or a test runner importing a module twice) does: the same source, run again,
+    # makes new function objects of the same module, name, file and line. The newer one replaces the older.
+    source = "def charge(message):\n    return 'charged'\n"
+    handlers = Registry()
+    functions = []
+    for _ in range(2):
+        namespace: dict = {"__name__": "billing.handlers"}
+        exec(compile(source, "billing/handlers.py", "exec"), namespace)
+        functions.append(namespace["charge"])
+        handlers.register(HandlerSpec("billing.handlers.charge", namespace["charge"], ("orders.placed",)))
+    assert functions[0] is not functions[1]
+    assert handlers.get("billing.handlers.charge").func is functions[1]

@@ -1,0 +1,70 @@
+"""The checks both apps' settings share: each value has its setting's type, and no ``OUTBOX_*``/``INBOX_*``
+name the project sets is a typo.
+
+A setting's type comes from its default: ``True`` means True or False, ``500`` an integer, ``1.0`` any number,
+``"events"`` a non-empty string; a setting whose default is None names its type in ``AppSettings.types``.
+So a setting added to an app's DEFAULTS is checked without more code here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Warning
+
+from outbox.conf import AppSettings
+
+_WORDS = {bool: "True or False", int: "an integer", float: "a number", str: "a string"}
+
+
+def expected(app: AppSettings, name: str) -> tuple[type, ...]:
+    """The types setting ``name`` takes; () when nothing is declared (no check then)."""
+    default = app.defaults[name]
+    if default is None:
+        return app.types.get(name, ())
+    if isinstance(default, float):
+        return (int, float)  # 10 means 10.0 seconds
+    return (type(default),)
+
+
+def type_problem(app: AppSettings, name: str, value: Any) -> str | None:
+    """What setting ``name`` must be, when ``value`` is not that; None when the value fits."""
+    types, optional = expected(app, name), app.defaults[name] is None
+    if not types or (optional and value is None):
+        return None
+    # bool is an int to isinstance(): True must not pass for a batch size.
+    fits = isinstance(value, types) and (bool in types or not isinstance(value, bool))
+    if fits and (optional or value != ""):
+        return None
+    words = " or ".join(_WORDS.get(t, t.__name__) for t in types if not (t is int and float in types))
+    if str in types and not optional:
+        words = "a non-empty string"
+    return f"{words}{' or None' if optional else ''}"
+
+
+def mistyped(app: AppSettings) -> dict[str, str]:
+    """The project's settings of the wrong type, each with what it must be; {} when all fit."""
+    problems = {name: type_problem(app, name, value) for name, value in app.explicit().items()}
+    return {name: problem for name, problem in problems.items() if problem}
+
+
+def type_errors(app: AppSettings, check_id: str) -> list[CheckMessage]:
+    """One error per setting of the wrong type."""
+    explicit = app.explicit()
+    return [Error(f"{app.prefix}{name} must be {must}, not {explicit[name]!r}.",
+                  hint=f"Remove it to use the default ({app.defaults[name]!r}).", id=check_id)
+            for name, must in mistyped(app).items()]
+
+
+def unknown_name_warnings(app: AppSettings, check_id: str) -> list[CheckMessage]:
+    """One warning per ``<prefix>*`` setting that is no setting of the app, with the closest one's name."""
+    warnings: list[CheckMessage] = []
+    for name in app.unknown():
+        # Compared without the prefix, which every name shares and which would make any two names look alike.
+        close = difflib.get_close_matches(name[len(app.prefix):], list(app.defaults), n=1)
+        hint = (f"Did you mean {app.prefix}{close[0]}?" if close else
+                f"No {app.prefix}* setting is called that: the README's configuration table lists them all.")
+        warnings.append(Warning(f"{name} is not a setting of the {app.prefix[:-1].lower()} app; it has no effect.",
+                                hint=hint, id=check_id))
+    return warnings
