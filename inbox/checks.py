@@ -11,7 +11,7 @@ from django.core.checks import CheckMessage, Error, register
 from inbox.conf import inbox_settings
 from outbox.backoff import Strategy
 
-NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES")
+NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES", "HEARTBEAT")
 POSITIVE_INTS = ("PREFETCH", "MAX_BODY_BYTES", "RAW_BODY_LIMIT", "TRACEBACK_LIMIT", "RETRY_BATCH",
                  "BREAKER_FAILURES")
 POSITIVE_FLOATS = ("BACKOFF_BASE", "BACKOFF_CAP", "RETRY_HORIZON", "RETENTION_DAYS", "POLL_INTERVAL",

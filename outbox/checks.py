@@ -11,6 +11,7 @@ from django.db import connections, router
 
 from outbox.conf import outbox_settings
 
+NON_NEGATIVE_INTS = ("HEARTBEAT",)
 POSITIVE_INTS = ("BATCH_SIZE", "CONFIRM_WINDOW", "MAX_ATTEMPTS")
 POSITIVE_FLOATS = ("CONFIRM_TIMEOUT", "BACKOFF_BASE", "BACKOFF_CAP", "LEASE_SECONDS", "POLL_INTERVAL",
                    "BREAKER_RESET", "BREAKER_RESET_CAP", "STUCK_AFTER", "RETENTION_DAYS")
@@ -33,12 +34,14 @@ def check_broker_url(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
 @register("outbox")
 def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    for name in POSITIVE_INTS:
-        value = getattr(outbox_settings, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            errors.append(Error(f"OUTBOX_{name} must be a positive integer, not {value!r}.",
-                                hint=f"Remove it to use the default ({outbox_settings.defaults[name]}).",
-                                id="outbox.E003"))
+    for names, minimum, what in ((NON_NEGATIVE_INTS, 0, "an integer of 0 or more"),
+                                 (POSITIVE_INTS, 1, "a positive integer")):
+        for name in names:
+            value = getattr(outbox_settings, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                errors.append(Error(f"OUTBOX_{name} must be {what}, not {value!r}.",
+                                    hint=f"Remove it to use the default ({outbox_settings.defaults[name]}).",
+                                    id="outbox.E003"))
     for name in POSITIVE_FLOATS:
         value = getattr(outbox_settings, name)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:

@@ -32,6 +32,9 @@ def test_checks__every_option_at_its_documented_default__no_outbox_errors():
     pytest.param({"OUTBOX_CONFIRM_WINDOW": True}, "outbox.E003", "OUTBOX_CONFIRM_WINDOW", id="window-bool"),
     pytest.param({"OUTBOX_MAX_ATTEMPTS": "10"}, "outbox.E003", "OUTBOX_MAX_ATTEMPTS", id="attempts-str"),
     pytest.param({"OUTBOX_BATCH_SIZE": 2.5}, "outbox.E003", "OUTBOX_BATCH_SIZE", id="batch-size-float"),
+    pytest.param({"OUTBOX_HEARTBEAT": -1}, "outbox.E003", "OUTBOX_HEARTBEAT", id="heartbeat-negative"),
+    pytest.param({"OUTBOX_HEARTBEAT": 0.5}, "outbox.E003", "OUTBOX_HEARTBEAT", id="heartbeat-fraction"),
+    pytest.param({"OUTBOX_HEARTBEAT": None}, "outbox.E003", "OUTBOX_HEARTBEAT", id="heartbeat-none"),
     pytest.param({"OUTBOX_POLL_INTERVAL": 0}, "outbox.E003", "OUTBOX_POLL_INTERVAL", id="poll-zero"),
     pytest.param({"OUTBOX_RETENTION_DAYS": -1}, "outbox.E003", "OUTBOX_RETENTION_DAYS", id="retention-negative"),
     pytest.param({"OUTBOX_BREAKER_RESET": float("nan")}, "outbox.E003", "OUTBOX_BREAKER_RESET", id="reset-nan"),
@@ -87,3 +90,9 @@ def test_checks__metrics_token_not_a_string__error():
         [error] = outbox_errors()
     assert error.id == "outbox.E003" and isinstance(error, Error)
     assert "OUTBOX_METRICS_TOKEN" in error.msg and error.hint
+
+
+@pytest.mark.parametrize("heartbeat", [0, 1, 60])
+def test_checks__heartbeat_off_or_whole_seconds__no_error(heartbeat):
+    with override_settings(OUTBOX_HEARTBEAT=heartbeat):
+        assert outbox_errors() == []
