@@ -10,6 +10,7 @@ from django.core.checks import CheckMessage, Error, register
 
 from inbox.conf import inbox_settings
 from outbox.backoff import Strategy
+from outbox.routing import routing_errors
 
 NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES", "HEARTBEAT")
 POSITIVE_INTS = ("PREFETCH", "MAX_BODY_BYTES", "RAW_BODY_LIMIT", "TRACEBACK_LIMIT", "RETRY_BATCH",
@@ -65,3 +66,10 @@ def check_broker(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list
         return []
     return [Error("No broker URL for the inbox consumer.",
                   hint="Set INBOX_BROKER_URL, OUTBOX_BROKER_URL or CELERY_BROKER_URL.", id="inbox.E004")]
+
+
+@register("inbox")
+def check_routing(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    from inbox.models import InboxMessage
+
+    return routing_errors(InboxMessage, ("inbox.E005", "inbox.E006"))

@@ -12,6 +12,7 @@ from django.utils import timezone
 from inbox import ordering
 from inbox.models import InboxMessage, Status
 from outbox.operations import in_batches
+from outbox.routing import for_writing
 
 DEFAULT_BATCH = 1000
 RETRYABLE = [Status.DEAD, Status.WAITING]
@@ -22,6 +23,7 @@ def retry(queryset: QuerySet[InboxMessage], batch_size: int = DEFAULT_BATCH, act
 
     Messages refused on the wire (no handler) cannot be retried and are left as they are.
     """
+    queryset = for_writing(queryset)  # read where written: not from a replica the router reads from
     total = 0
     for ids in in_batches(queryset.filter(status__in=RETRYABLE).exclude(handler=""), batch_size):
         with transaction.atomic(using=queryset.db):
@@ -41,6 +43,7 @@ def discard(queryset: QuerySet[InboxMessage], reason: str, batch_size: int = DEF
     message of an ordered key is released. Returns how many."""
     if not reason.strip():
         raise ValueError("a reason is required to discard messages")
+    queryset = for_writing(queryset)
     total = 0
     statuses = [*RETRYABLE, Status.BLOCKED]
     for ids in in_batches(queryset.filter(status__in=statuses), batch_size):

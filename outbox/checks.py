@@ -10,6 +10,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.db import connections, router
 
 from outbox.conf import outbox_settings
+from outbox.routing import routing_errors
 
 NON_NEGATIVE_INTS = ("HEARTBEAT",)
 POSITIVE_INTS = ("BATCH_SIZE", "CONFIRM_WINDOW", "MAX_ATTEMPTS")
@@ -66,6 +67,13 @@ def _check_relations() -> list[CheckMessage]:
 
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+@register("outbox")
+def check_routing(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    from outbox.models import OutboxMessage
+
+    return routing_errors(OutboxMessage, ("outbox.E007", "outbox.E008"))
 
 
 @register("outbox")

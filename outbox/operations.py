@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from outbox.models import OutboxMessage, Status
+from outbox.routing import for_writing
 from outbox.wakeup import after_commit
 
 DEFAULT_BATCH = 1000
@@ -33,20 +34,24 @@ def in_batches(queryset: QuerySet[Any], batch_size: int = DEFAULT_BATCH) -> Iter
         last = ids[-1]
 
 
-def _apply(queryset: QuerySet[OutboxMessage], statuses: list[str], change: Callable[[list[Any]], int],
+def _apply(queryset: QuerySet[OutboxMessage], statuses: list[str], change: Callable[[QuerySet[OutboxMessage]], int],
            batch_size: int) -> int:
+    """``change`` each batch of ``queryset``'s rows in ``statuses``, on the write alias (where the rows are
+    also read: an admin changelist's queryset reads from a replica when the router says so)."""
+    queryset = for_writing(queryset)
+    alias = queryset.db
     total = 0
     for ids in in_batches(queryset.filter(status__in=statuses), batch_size):
-        with transaction.atomic(using=queryset.db):
-            total += change(ids)
-            after_commit(queryset.db)
+        with transaction.atomic(using=alias):
+            total += change(OutboxMessage.objects.using(alias).filter(pk__in=ids))
+            after_commit(alias)
     return total
 
 
 def retry(queryset: QuerySet[OutboxMessage], batch_size: int = DEFAULT_BATCH) -> int:
     """Dead or waiting (pending) messages become due now, with their attempts reset; returns how many."""
-    def change(ids: list[Any]) -> int:
-        return OutboxMessage.objects.using(queryset.db).filter(pk__in=ids).update(
+    def change(batch: QuerySet[OutboxMessage]) -> int:
+        return batch.update(
             status=Status.PENDING, available_at=timezone.now(), attempts=0, lease_until=None, lease_owner="")
 
     return _apply(queryset, [Status.DEAD, Status.PENDING], change, batch_size)
@@ -57,8 +62,8 @@ def discard(queryset: QuerySet[OutboxMessage], reason: str, batch_size: int = DE
     if not reason.strip():
         raise ValueError("a reason is required to discard messages")
 
-    def change(ids: list[Any]) -> int:
-        return OutboxMessage.objects.using(queryset.db).filter(pk__in=ids).update(
+    def change(batch: QuerySet[OutboxMessage]) -> int:
+        return batch.update(
             status=Status.DISCARDED, last_error=f"discarded: {reason}", lease_until=None, lease_owner="")
 
     return _apply(queryset, [Status.DEAD, Status.PENDING], change, batch_size)
@@ -67,8 +72,8 @@ def discard(queryset: QuerySet[OutboxMessage], reason: str, batch_size: int = DE
 def replay(queryset: QuerySet[OutboxMessage], batch_size: int = DEFAULT_BATCH) -> int:
     """Sent messages are published again with the same message id (consumers' inboxes drop them
     unless their dedup window has passed); returns how many."""
-    def change(ids: list[Any]) -> int:
-        return OutboxMessage.objects.using(queryset.db).filter(pk__in=ids).update(
+    def change(batch: QuerySet[OutboxMessage]) -> int:
+        return batch.update(
             status=Status.PENDING, available_at=timezone.now(), attempts=0, lease_until=None, lease_owner="")
 
     return _apply(queryset, [Status.SENT], change, batch_size)
