@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from inbox.models import InboxMessage, Status
+from outbox.routing import model_write_alias
 
 
 class IdempotentTask(Task):
@@ -27,11 +28,12 @@ class IdempotentTask(Task):
         task_id = getattr(self.request, "id", None)
         if not task_id:  # called directly, not as a task: nothing to deduplicate
             return super().__call__(*args, **kwargs)
-        with transaction.atomic():
+        alias = model_write_alias(InboxMessage)  # not the manager's read alias: a replica, with a replica router
+        with transaction.atomic(using=alias):
             row = InboxMessage(handler=f"celery:{self.name}", message_id=str(task_id), topic=self.name,
                                payload={"args": list(args), "kwargs": kwargs}, status=Status.DONE, attempts=1,
                                processed_at=timezone.now())
-            if not InboxMessage.objects.receive(row):
+            if not InboxMessage.objects.using(alias).receive(row):
                 return None
             return super().__call__(*args, **kwargs)
 

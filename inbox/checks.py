@@ -11,9 +11,10 @@ from django.core.checks import CheckMessage, Error, register
 from inbox.conf import inbox_settings
 from inbox.registry import Registry, registry
 from outbox.backoff import Strategy
+from outbox.routing import routing_errors
 from outbox.setting_checks import mistyped, type_errors, unknown_name_warnings
 
-NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES")
+NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES", "HEARTBEAT")
 POSITIVE_INTS = ("PREFETCH", "MAX_BODY_BYTES", "RAW_BODY_LIMIT", "TRACEBACK_LIMIT", "RETRY_BATCH",
                  "BREAKER_FAILURES")
 POSITIVE_FLOATS = ("BACKOFF_BASE", "BACKOFF_CAP", "RETRY_HORIZON", "RETENTION_DAYS", "POLL_INTERVAL",
@@ -91,3 +92,10 @@ def queue_errors(handlers: Registry) -> list[CheckMessage]:
     return [Error("INBOX_QUEUE is not set: this service's handlers would consume the shared queue "
                   f"{inbox_settings.QUEUE!r}, splitting its messages with every other service left at the default.",
                   hint="Set INBOX_QUEUE to this service's name, e.g. INBOX_QUEUE = \"billing\".", id="inbox.E005")]
+
+
+@register("inbox")
+def check_routing(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    from inbox.models import InboxMessage
+
+    return routing_errors(InboxMessage, ("inbox.E006", "inbox.E007"))

@@ -11,6 +11,9 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE": "inbox",
     # Broker URL for the consumer; falls back to the outbox's (OUTBOX_BROKER_URL, then CELERY_BROKER_URL).
     "BROKER_URL": None,
+    # AMQP heartbeat of the consumer's connection in whole seconds (0: off); None uses OUTBOX_HEARTBEAT. A handler
+    # that runs longer than about two intervals makes the broker drop the connection (its message is redelivered).
+    "HEARTBEAT": None,
     # Unacknowledged messages a worker may hold.
     "PREFETCH": 32,
     # Retries in the same delivery, right after a failure, before delayed retries take over.
@@ -88,6 +91,16 @@ class InboxSettings(AppSettings):
         from outbox.conf import outbox_settings
 
         return getattr(settings, "INBOX_BROKER_URL", None) or outbox_settings.BROKER_URL
+
+    @property
+    def HEARTBEAT(self) -> int:  # noqa: N802 - mirrors the setting's name
+        """The consumer's AMQP heartbeat: ``INBOX_HEARTBEAT``, else ``OUTBOX_HEARTBEAT`` (0: off)."""
+        from django.conf import settings
+
+        from outbox.conf import outbox_settings
+
+        own = getattr(settings, "INBOX_HEARTBEAT", None)
+        return own if own is not None else outbox_settings.HEARTBEAT
 
 
 inbox_settings = InboxSettings()

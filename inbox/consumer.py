@@ -8,9 +8,11 @@ consumes it at a time (the others stand by), so a key's messages are applied in 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +110,7 @@ class InboxConsumer:
         return self.stats
 
     def _session(self, once: bool, idle_timeout: float) -> None:
-        with Connection(self.url, heartbeat=0) as connection:
+        with self._connection() as connection:
             channel: Any = connection.channel()
             keep_bodies_as_sent(channel)
             guard_frames(channel)
@@ -122,9 +124,26 @@ class InboxConsumer:
             logger.info("inbox consumer started on %s", self.queue_name, extra={"action": "inbox_start"})
             try:
                 self._loop(connection, once, idle_timeout)
-            finally:
-                for consumer in consumers:
-                    consumer.cancel()
+            except self._connection_errors:
+                raise  # the connection is gone: basic.cancel would wait for a reply that never comes
+            except BaseException:
+                _cancel(consumers)
+                raise
+            _cancel(consumers)
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A broker connection with heartbeats (INBOX_HEARTBEAT), closed at the end; one that failed is
+        dropped without the closing handshake, which a half-open connection would never answer."""
+        connection = Connection(self.url, heartbeat=inbox_settings.HEARTBEAT)
+        lost = False
+        try:
+            yield connection
+        except self._connection_errors:
+            lost = True
+            raise
+        finally:
+            connection.collect() if lost else connection.release()
 
     def _loop(self, connection: Connection, once: bool, idle_timeout: float) -> None:
         ran = 0
@@ -138,14 +157,24 @@ class InboxConsumer:
                 return
 
     def _drain(self, connection: Connection, timeout: float) -> int:
-        """Process the deliveries that arrive within ``timeout`` (at most a prefetch's worth); returns how many."""
+        """Process the deliveries that arrive within ``timeout`` (at most a prefetch's worth); returns how many.
+
+        Waits in slices of half a heartbeat and checks the heartbeat after each (sending ours when due):
+        raises a connection error once the broker's have stopped arriving for two intervals.
+        """
         before = self._received
         deadline = time.monotonic() + timeout
+        beat = connection.get_heartbeat_interval() / 2 or timeout
         while self._received - before < self.prefetch and not self.stop.is_set():
             remaining = deadline - time.monotonic() if self._received == before else 0.0
+            wait = max(0.001, min(remaining, beat))
             try:
-                connection.drain_events(timeout=max(0.001, remaining))
+                connection.drain_events(timeout=wait)
+                timed_out = False
             except TimeoutError:
+                timed_out = True
+            connection.heartbeat_check()  # after reading, so that the frames just read count as signs of life
+            if timed_out and wait >= remaining:
                 break
         return self._received - before
 
@@ -227,6 +256,11 @@ class SentMessage(pyamqp.Message):
         if compression is not None:
             headers["compression"] = compression
             self.headers = headers
+
+
+def _cancel(consumers: list[KombuConsumer]) -> None:
+    for consumer in consumers:
+        consumer.cancel()
 
 
 def keep_bodies_as_sent(channel: Any) -> None:

@@ -22,6 +22,10 @@ class HandlerConfigurationError(InboxError, ValueError):
     """A handler was declared with invalid options."""
 
 
+class HandlerTypeError(HandlerConfigurationError, TypeError):
+    """The decorated object cannot be a handler: handlers are plain (not ``async def``) callables."""
+
+
 class RejectedMessage(InboxError):
     """The message on the wire cannot be processed (bad content type, not JSON, no id, too large...)."""
 

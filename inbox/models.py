@@ -10,6 +10,8 @@ from django.db import connections, models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from outbox.routing import write_alias
+
 
 class Status(models.TextChoices):
     DONE = "done", "done"
@@ -72,7 +74,8 @@ class InboxMessageQuerySet(models.QuerySet["InboxMessage"]):
         if that one commits, this returns False (a duplicate); if it rolls back, this one inserts.
         That is how a concurrent duplicate "waits and then skips".
         """
-        connection = connections[self.db]
+        alias = write_alias(self)  # self.db would be the router's read alias: a replica, with a replica router
+        connection = connections[alias]
         quote = connection.ops.quote_name
         fields = [f for f in row._meta.concrete_fields if not f.primary_key]
         values = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
@@ -86,7 +89,7 @@ class InboxMessageQuerySet(models.QuerySet["InboxMessage"]):
             return False
         row.pk = found[0]
         row._state.adding = False
-        row._state.db = self.db
+        row._state.db = alias
         return True
 
 

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import Enum
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from inbox import ordering, transitions
@@ -34,6 +34,7 @@ from inbox.retry import next_retry
 from outbox import metrics
 from outbox.breaker import CircuitBreaker, State
 from outbox.context import Cause, caused_by
+from outbox.routing import model_write_alias
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +61,9 @@ class Outcome(str, Enum):
 class Processor:
     """Applies messages to handlers; one per consumer worker (its circuit breakers live here)."""
 
-    def __init__(self, handlers: Registry = registry, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    def __init__(self, handlers: Registry = registry, *, using: str | None = None) -> None:
         self.registry = handlers
-        self.using = using
+        self.using = using or model_write_alias(InboxMessage)  # None: where the router writes inbox rows
         self.breakers: dict[str, CircuitBreaker] = {}
         self._healed_at: float | None = None
         self._breaker_changes: dict[str, CircuitBreaker] = {}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from inbox.exceptions import BusinessError, HandlerConfigurationError
+from inbox.exceptions import BusinessError, HandlerConfigurationError, HandlerTypeError
 from inbox.message import Message
 from outbox.backoff import Strategy
 
@@ -137,20 +137,45 @@ def handler(*topics: str, name: str | None = None, immediate_retries: int | None
     retried (``inbox.BusinessError`` always counts). ``ordered`` applies a key's messages in the
     order they were written; ``ttl`` (seconds since the message was written) and ``skip_stale``
     drop worthless messages. ``breaker=False`` turns off the handler's circuit breaker.
-    Raises :class:`HandlerConfigurationError` for invalid options. Returns the function unchanged.
+    Raises :class:`HandlerConfigurationError` for invalid options, and :class:`HandlerTypeError` for an
+    ``async def`` function (the consumer calls handlers synchronously: a coroutine would be created,
+    never awaited, and the message acknowledged as applied). Returns the function unchanged.
     """
+    _check_not_bare(topics)
     _check_topics(topics)
     errors = tuple(business_errors)
     _check_options(errors, backoff, immediate_retries, delayed_retries, ttl)
     retry = RetryPolicy(immediate_retries, delayed_retries, backoff, backoff_base, backoff_cap, retry_horizon)
 
     def register(func: HandlerFunc) -> HandlerFunc:
+        _check_callable(func)
         spec = HandlerSpec(name or f"{func.__module__}.{func.__qualname__}", func, tuple(topics), retry,
                            (BusinessError, *errors), faults, fault_topic, ordered, ttl, skip_stale, breaker)
         registry.register(spec)
         return func
 
     return register
+
+
+def _check_not_bare(topics: tuple[Any, ...]) -> None:
+    """``@handler`` without parentheses passes the function as the only "topic"."""
+    if len(topics) == 1 and callable(topics[0]):
+        raise HandlerTypeError(f"use @inbox.handler('topic') with the topic(s) in parentheses: bare @handler "
+                               f"was given {_describe(topics[0])}, not a topic")
+
+
+def _check_callable(func: Any) -> None:
+    if not callable(func):
+        raise HandlerTypeError(f"handler {func!r} is not callable")
+    call = getattr(func, "__call__", None)  # noqa: B004 - an object's async __call__ counts too
+    if any(inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f) for f in (func, call)):
+        raise HandlerTypeError(f"handler {_describe(func)} is an async def function: handlers run "
+                               "synchronously, so it would never run; register a plain function (call "
+                               "async code with asgiref.sync.async_to_sync)")
+
+
+def _describe(func: Any) -> str:
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
 
 
 def _check_topics(topics: tuple[str, ...]) -> None:

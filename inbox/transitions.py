@@ -24,6 +24,7 @@ from inbox.conf import inbox_settings
 from inbox.models import InboxMessage, Status
 from outbox import transitions
 from outbox.operations import DEFAULT_BATCH, in_batches
+from outbox.routing import for_writing
 from outbox.transitions import Changed
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def eligible(queryset: QuerySet[InboxMessage], action: str) -> QuerySet[InboxMes
 def retry(queryset: QuerySet[InboxMessage], batch_size: int = DEFAULT_BATCH, actor: str = "") -> Changed:
     """Dead, waiting and blocked messages become due now with a fresh set of retries; returns how many,
     with a note for blocked messages left blocked because an earlier message of their key is unfinished."""
+    queryset = for_writing(queryset)  # read where written: never from a replica the router reads from
     changed = left = 0
     for ids in in_batches(eligible(queryset, "retry"), batch_size):
         transitions.before_write(ids)
@@ -72,6 +74,7 @@ def discard(queryset: QuerySet[InboxMessage], reason: str, batch_size: int = DEF
     this removes releases its next message. Returns how many were discarded."""
     if not reason.strip():
         raise ValueError("a reason is required to discard messages")
+    queryset = for_writing(queryset)
     changed = 0
     for ids in in_batches(eligible(queryset, "discard"), batch_size):
         transitions.before_write(ids)

@@ -34,11 +34,14 @@ ProgressCallback = Callable[[Progress], None]
 
 
 class Pacer:
-    """Keeps work under ``rate`` items per second by pausing between batches (no cap when ``rate`` is None)."""
+    """Keeps work under ``rate`` items per second by pausing between batches (no cap when ``rate`` is None
+    or infinite). Raises ValueError for a rate that is not above 0 (nan included)."""
 
     def __init__(self, rate: float | None, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.rate = rate
+        if rate is not None and not rate > 0:
+            raise ValueError(f"rate must be a number above 0, not {rate!r}")
+        self.rate = None if rate is None or math.isinf(rate) else rate
         self._clock = clock
         self._sleep = sleep
         self._start = clock()

@@ -12,8 +12,10 @@ from django.db import connections, router
 
 from outbox.conf import outbox_settings
 from outbox.limits import BROKER_HEADER_ROOM, BROKER_MAX_MESSAGE_SIZE
+from outbox.routing import routing_errors
 from outbox.setting_checks import mistyped, type_errors, unknown_name_warnings
 
+NON_NEGATIVE_INTS = ("HEARTBEAT",)
 POSITIVE_INTS = ("BATCH_SIZE", "CONFIRM_WINDOW", "MAX_ATTEMPTS", "MAX_BODY_BYTES", "MAX_HEADER_BYTES")
 POSITIVE_FLOATS = ("CONFIRM_TIMEOUT", "BACKOFF_BASE", "BACKOFF_CAP", "LEASE_SECONDS", "POLL_INTERVAL",
                    "BREAKER_RESET", "BREAKER_RESET_CAP", "STUCK_AFTER", "RETENTION_DAYS")
@@ -45,12 +47,14 @@ def check_setting_types(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
 def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     wrong_type = mistyped(outbox_settings)  # reported once, by check_setting_types
-    for name in (n for n in POSITIVE_INTS if n not in wrong_type):
-        value = getattr(outbox_settings, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            errors.append(Error(f"OUTBOX_{name} must be a positive integer, not {value!r}.",
-                                hint=f"Remove it to use the default ({outbox_settings.defaults[name]}).",
-                                id="outbox.E003"))
+    for names, minimum, what in ((NON_NEGATIVE_INTS, 0, "an integer of 0 or more"),
+                                 (POSITIVE_INTS, 1, "a positive integer")):
+        for name in (n for n in names if n not in wrong_type):
+            value = getattr(outbox_settings, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                errors.append(Error(f"OUTBOX_{name} must be {what}, not {value!r}.",
+                                    hint=f"Remove it to use the default ({outbox_settings.defaults[name]}).",
+                                    id="outbox.E003"))
     for name in (n for n in POSITIVE_FLOATS if n not in wrong_type):
         value = getattr(outbox_settings, name)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
@@ -90,6 +94,13 @@ def check_size_limits(app_configs: Sequence[AppConfig] | None, **kwargs: Any) ->
 
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+@register("outbox")
+def check_routing(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    from outbox.models import OutboxMessage
+
+    return routing_errors(OutboxMessage, ("outbox.E007", "outbox.E008"))
 
 
 @register("outbox")

@@ -18,6 +18,10 @@ DEFAULTS: dict[str, Any] = {
     "EXCHANGE": "events",
     # Value of the CloudEvents ``source`` attribute (a URI-reference naming this service).
     "SOURCE": "/django-outbox-inbox",
+    # AMQP heartbeat in whole seconds, for the relay's and (unless INBOX_HEARTBEAT says otherwise) the consumer's
+    # broker connections: a connection that went half-open (no FIN, no RST) is noticed after about two
+    # intervals instead of never. 0 turns heartbeats off.
+    "HEARTBEAT": 30,
     # Messages claimed per relay round.
     "BATCH_SIZE": 500,
     # Unconfirmed messages allowed in flight on the channel before the relay waits for confirms.
@@ -106,6 +110,7 @@ class OutboxSettings(AppSettings):
 
     EXCHANGE: str
     SOURCE: str
+    HEARTBEAT: int
     BATCH_SIZE: int
     CONFIRM_WINDOW: int
     CONFIRM_TIMEOUT: float

@@ -60,3 +60,8 @@ class ConfigurationError(OutboxError):
 
 class InvalidSelection(OutboxError, ValueError):
     """The filters do not describe messages this action can apply to."""
+
+
+class TransactionMismatch(OutboxError):
+    """publish() would write outside the caller's transaction: the outbox's database alias is not in a
+    transaction while another alias is, so the message would commit (or roll back) on its own."""

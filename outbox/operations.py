@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from outbox import transitions
 from outbox.models import OutboxMessage, Status
+from outbox.routing import for_writing
 from outbox.wakeup import after_commit
 
 DEFAULT_BATCH = 1000
@@ -41,6 +42,7 @@ def _apply(queryset: QuerySet[OutboxMessage], action: str, values: dict[str, Any
     The UPDATE repeats the allowed statuses: a row the relay sent (or failed) after the batch was chosen
     no longer matches once its lock is granted, and is left alone.
     """
+    queryset = for_writing(queryset)  # read where written: an admin changelist may read from a replica
     allowed = transitions.LEGAL[action]
     manager = OutboxMessage.objects.using(queryset.db)
     total = 0

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, router, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 from django.utils import timezone
 
-from outbox import exceptions, metrics, validation, wakeup
+from outbox import exceptions, metrics, routing, validation, wakeup
 from outbox.conf import outbox_settings
 from outbox.context import Cause, current_cause
 from outbox.models import OutboxKey, OutboxMessage
@@ -62,15 +62,18 @@ def publish(topic: str, payload: Any, *, key: str | None = None, headers: Mappin
 def publish_many(messages: Iterable[OutgoingMessage], *, using: str | None = None) -> list[OutboxMessage]:
     """Store many messages with one INSERT and return them, in order; [] for an empty iterable.
 
-    Validation happens for all messages first: one bad message raises and none is written.
+    Validation happens for all messages first: one bad message raises and none is written. Raises
+    :class:`outbox.exceptions.TransactionMismatch` when the outbox's alias (``using``, else the router's
+    write alias) is not in a transaction while another alias is: the caller's work is elsewhere.
     """
-    alias = using or router.db_for_write(OutboxMessage) or DEFAULT_DB_ALIAS
-    if outbox_settings.REQUIRE_ATOMIC and not connections[alias].in_atomic_block:
-        raise exceptions.NotInTransaction()
+    alias = using or routing.model_write_alias(OutboxMessage)
     outgoing = list(messages)
     rows = [_build(message) for message in outgoing]
     if not rows:
         return []
+    routing.check_in_callers_transaction(alias)
+    if outbox_settings.REQUIRE_ATOMIC and not connections[alias].in_atomic_block:
+        raise exceptions.NotInTransaction()
     # Only caller-chosen ids can collide; a savepoint then keeps the caller's transaction usable
     # after the duplicate-id error. Generated UUIDs skip its two extra round trips.
     explicit_ids = any(message.message_id is not None for message in outgoing)

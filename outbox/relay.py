@@ -19,7 +19,6 @@ import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
-from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
 from outbox import backoff, metrics
@@ -29,6 +28,7 @@ from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, ConfigurationError
 from outbox.models import Failure, OutboxMessage, Status
+from outbox.routing import model_write_alias
 from outbox.transport import AmqpTransport, InFlight, PublishReport, Transport, transport_for_url
 from outbox.wire import Envelope, dumps, envelope_for
 
@@ -56,14 +56,14 @@ class RelayResult:
 class Relay:
     """Publishes the outbox of one database through one broker connection (not thread-safe)."""
 
-    def __init__(self, transport: Transport | None = None, *, using: str = DEFAULT_DB_ALIAS,
+    def __init__(self, transport: Transport | None = None, *, using: str | None = None,
                  batch_size: int | None = None) -> None:
-        self.using = using
+        self.using = using or model_write_alias(OutboxMessage)  # None: where the router writes the outbox
         self.batch_size = batch_size or outbox_settings.BATCH_SIZE
         self._transport = transport
         self.breaker = CircuitBreaker("outbox-relay", threshold=1, cooldown=outbox_settings.BREAKER_RESET,
                                       cooldown_cap=outbox_settings.BREAKER_RESET_CAP,
-                                      on_change=lambda breaker: record(breaker, using))
+                                      on_change=lambda breaker: record(breaker, self.using))
 
     @property
     def transport(self) -> Transport:

@@ -7,6 +7,7 @@ embedded default and tests. Both pass the same contract tests (tests/integration
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import struct
@@ -20,6 +21,7 @@ from kombu import Connection, Exchange, Producer
 from kombu.exceptions import ChannelError
 
 from outbox import amqp_properties
+from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable
 from outbox.limits import SizeLimits
 from outbox.wire import Envelope
@@ -120,9 +122,10 @@ class AmqpTransport:
     the rest goes out at full speed. An outage stays an outage (``broker_error``).
     """
 
-    def __init__(self, url: str, *, window: int = 256) -> None:
+    def __init__(self, url: str, *, window: int = 256, heartbeat: int | None = None) -> None:
         self.url = url
         self.window = window
+        self.heartbeat = heartbeat  # None: OUTBOX_HEARTBEAT, read when connecting
         self._connection: Connection | None = None
         self._channel: Any = None
         self._declared: set[str] = set()
@@ -214,11 +217,14 @@ class AmqpTransport:
         batch.pending[self._tag] = envelope.message_id
 
     def _drain(self, batch: _Batch) -> None:
-        assert self._connection is not None
+        """Wait a little for confirms, then check the heartbeat: a connection that went half-open while
+        the batch was in flight is noticed after two heartbeat intervals, not at the confirm timeout."""
+        connection = self._connection
+        assert connection is not None
         try:
-            self._connection.drain_events(timeout=max(0.01, min(1.0, batch.deadline - time.monotonic())))
-        except TimeoutError:
-            return
+            with contextlib.suppress(TimeoutError):
+                connection.drain_events(timeout=max(0.01, min(self._slice(), batch.deadline - time.monotonic())))
+            connection.heartbeat_check()
         except self._error_types as exc:
             raise self._lost(exc, "connection lost while awaiting confirms") from exc
 
@@ -228,7 +234,30 @@ class AmqpTransport:
         reason = _refusal(exc)
         return _Refused(reason) if reason is not None else BrokerUnavailable(f"{context}: {exc!r}")
 
+    def _slice(self) -> float:
+        """How long one wait for the broker may last: a second, or half a heartbeat when that is shorter."""
+        beat = self._connection.get_heartbeat_interval() if self._connection is not None else 0
+        return min(1.0, beat / 2) if beat else 1.0
+
+    def _alive(self) -> bool:
+        """Whether the idle connection still works. Between batches nobody reads from it or ticks its
+        heartbeat, so the broker may have closed it (it stopped hearing from us) or it may be half-open:
+        read what arrived meanwhile (a close from the broker raises), then check the heartbeat."""
+        connection = self._connection
+        assert connection is not None
+        try:
+            with contextlib.suppress(TimeoutError):
+                connection.drain_events(timeout=0)
+            connection.heartbeat_check()
+        except self._error_types as exc:
+            logger.info("idle broker connection is gone (%r): reconnecting", exc,
+                        extra={"action": "relay_reconnect"})
+            return False
+        return True
+
     def _ready(self, exchange: str) -> Any:
+        if self._channel is not None and not self._alive():
+            self.reset()  # reconnect once, transparently: the batch was not sent, nothing to release or charge
         if self._channel is None:
             self._connect()
         if exchange and exchange not in self._declared:  # "" is AMQP's default exchange: it always exists
@@ -241,7 +270,8 @@ class AmqpTransport:
         return self._channel
 
     def _connect(self) -> None:
-        connection = Connection(self.url, connect_timeout=5)
+        heartbeat = outbox_settings.HEARTBEAT if self.heartbeat is None else self.heartbeat
+        connection = Connection(self.url, connect_timeout=5, heartbeat=heartbeat)
         try:
             connection.connect()
             channel: Any = connection.channel()
@@ -268,17 +298,23 @@ class AmqpTransport:
             self._batch.returned[message_id] = f"unroutable: {exc} (exchange {exchange!r}, key {routing_key!r})"
 
     def reset(self) -> None:
-        """Drop the connection; the next publish reconnects. Late confirms of the old channel are ignored."""
+        """Drop the connection; the next publish reconnects. Late confirms of the old channel are ignored.
+
+        The connection is dropped without AMQP's closing handshake: it failed, and a half-open one would
+        never answer (closing politely would wait for ever)."""
+        self._drop(polite=False)
+
+    def close(self) -> None:
+        self._drop(polite=True)
+
+    def _drop(self, *, polite: bool) -> None:
         connection, self._connection, self._channel = self._connection, None, None
         self._declared.clear()
         if connection is not None:
             try:
-                connection.release()
+                connection.release() if polite else connection.collect()
             except Exception:
-                logger.debug("error while closing a broken broker connection", exc_info=True)
-
-    def close(self) -> None:
-        self.reset()
+                logger.debug("error while closing a broker connection", exc_info=True)
 
 
 #: AMQP reply codes with which the broker closes the connection over a frame it was sent (frame_too_large, ...).

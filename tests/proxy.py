@@ -1,4 +1,9 @@
-"""A TCP proxy to the broker that a test can cut and restore: a broker outage without stopping RabbitMQ."""
+"""A TCP proxy to the broker that a test can cut and restore: a broker outage without stopping RabbitMQ.
+
+``freeze()`` makes the connections open now half-open instead: bytes in either direction are swallowed and
+neither end learns that anything happened (no FIN, no RST), as when a NAT or firewall forgets a connection.
+Only a heartbeat notices that. New connections are forwarded as usual.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,18 @@ import socket
 import threading
 
 
+class _Link:
+    """One proxied connection: the client's socket, the upstream socket, and whether it is frozen."""
+
+    def __init__(self, client: socket.socket, upstream: socket.socket) -> None:
+        self.client = client
+        self.upstream = upstream
+        self.frozen = threading.Event()
+
+
 class OutageProxy:
-    """Forwards 127.0.0.1:<port> to ``target``. ``cut()`` drops every connection and refuses new ones."""
+    """Forwards 127.0.0.1:<port> to ``target``. ``cut()`` drops every connection and refuses new ones;
+    ``freeze()`` silently stops forwarding on every connection open now."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -16,7 +31,9 @@ class OutageProxy:
         self.port = self.server.getsockname()[1]
         self.up = threading.Event()
         self.up.set()
-        self._sockets: list[socket.socket] = []
+        self.accepted = 0  # connections forwarded so far
+        self.dropped_by_target = 0  # connections that the target (the broker) closed
+        self._links: list[_Link] = []
         self._lock = threading.Lock()
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -38,28 +55,42 @@ class OutageProxy:
             except OSError:
                 client.close()
                 continue
+            link = _Link(client, upstream)
             with self._lock:
-                self._sockets += [client, upstream]
+                self._links.append(link)
+                self.accepted += 1
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(link, a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, link: _Link, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
-                sink.sendall(data)
-        for s in (source, sink):
+                if not link.frozen.is_set():
+                    sink.sendall(data)
+        if source is link.upstream:
+            with self._lock:
+                self.dropped_by_target += 1
+        # A frozen link tells the client nothing, not even that the broker closed its side.
+        ends = (source, sink) if not link.frozen.is_set() or source is link.client else (source,)
+        for s in ends:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
+
+    def freeze(self) -> None:
+        """Every connection open now stops forwarding, silently, for good; new ones are forwarded."""
+        with self._lock:
+            for link in self._links:
+                link.frozen.set()
 
     def cut(self) -> None:
         self.up.clear()
         with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for s in sockets:
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-                s.close()
+            links, self._links = self._links, []
+        for link in links:
+            for s in (link.client, link.upstream):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
 
     def restore(self) -> None:
         self.up.set()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,12 @@ def positive_int(text: str) -> int:
 def positive_float(text: str) -> float:
     """A number above 0 (argparse type)."""
     return _float(text, lambda value: value > 0, "a number above 0")
+
+
+def rate(text: str) -> float | None:
+    """A rate above 0 per second; ``inf`` means no limit (None) (argparse type)."""
+    value = _float(text, lambda value: value > 0, "a number above 0 (or inf for no limit)")
+    return None if math.isinf(value) else value
 
 
 def non_negative_float(text: str) -> float:
@@ -94,9 +101,9 @@ def add_run_arguments(parser: CommandParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="Count what would change; change nothing.")
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH, metavar="N",
                         help=f"Rows per batch (default {DEFAULT_BATCH}).")
-    parser.add_argument("--rate", type=positive_float, default=None, metavar="N",
+    parser.add_argument("--rate", type=rate, default=None, metavar="N",
                         help="At most this many messages per second (pauses between batches of at most "
-                             "one second's worth).")
+                             "one second's worth); inf for no limit, the default.")
     parser.add_argument("--database", default="default", help="Database alias.")
 
 

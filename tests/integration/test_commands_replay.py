@@ -117,6 +117,16 @@ def test_outbox_replay__rate_and_small_batches__all_done_with_a_progress_bar(out
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("rate", ["inf", "Infinity", "INF"])
+def test_outbox_replay__rate_inf__no_limit_and_every_message_requeued(outbox_row, rate):
+    for _ in range(3):
+        outbox_row()
+    output = run("outbox_replay", "--all", "--batch-size", "2", "--rate", rate)
+    assert "re-queued 3" in output
+    assert OutboxMessage.objects.pending().count() == 3
+
+
+@pytest.mark.django_db
 def test_outbox_replay__status_the_action_cannot_take__command_error(outbox_row):
     outbox_row(Status.SENT)
     with pytest.raises(CommandError, match="cannot re-queue messages with status sent"):
@@ -214,6 +224,14 @@ def test_inbox_replay__rate_and_batches__progress_and_all_requeued(inbox_row):
         inbox_row()
     output = run("inbox_replay", "--status", "dead", "--batch-size", "2", "--rate", "1000")
     assert "5/5" in output and "re-queued 5" in output
+
+
+@pytest.mark.django_db
+def test_inbox_replay__rate_inf__no_limit_and_every_message_requeued(inbox_row):
+    for _ in range(3):
+        inbox_row()
+    output = run("inbox_replay", "--status", "dead", "--rate", "inf")
+    assert "re-queued 3" in output
 
 
 @pytest.mark.django_db

@@ -33,6 +33,9 @@ def test_checks__every_option_at_its_documented_default__no_outbox_errors():
     pytest.param({"OUTBOX_CONFIRM_WINDOW": True}, "outbox.E003", "OUTBOX_CONFIRM_WINDOW", id="window-bool"),
     pytest.param({"OUTBOX_MAX_ATTEMPTS": "10"}, "outbox.E003", "OUTBOX_MAX_ATTEMPTS", id="attempts-str"),
     pytest.param({"OUTBOX_BATCH_SIZE": 2.5}, "outbox.E003", "OUTBOX_BATCH_SIZE", id="batch-size-float"),
+    pytest.param({"OUTBOX_HEARTBEAT": -1}, "outbox.E003", "OUTBOX_HEARTBEAT", id="heartbeat-negative"),
+    pytest.param({"OUTBOX_HEARTBEAT": 0.5}, "outbox.E003", "OUTBOX_HEARTBEAT", id="heartbeat-fraction"),
+    pytest.param({"OUTBOX_HEARTBEAT": None}, "outbox.E003", "OUTBOX_HEARTBEAT", id="heartbeat-none"),
     pytest.param({"OUTBOX_POLL_INTERVAL": 0}, "outbox.E003", "OUTBOX_POLL_INTERVAL", id="poll-zero"),
     pytest.param({"OUTBOX_RETENTION_DAYS": -1}, "outbox.E003", "OUTBOX_RETENTION_DAYS", id="retention-negative"),
     pytest.param({"OUTBOX_BREAKER_RESET": float("nan")}, "outbox.E003", "OUTBOX_BREAKER_RESET", id="reset-nan"),
@@ -107,3 +110,60 @@ def test_checks__size_limit_above_the_brokers_default__warning_with_a_hint(overr
 def test_checks__size_limits_at_the_brokers_defaults__no_message():
     with override_settings(OUTBOX_MAX_BODY_BYTES=134_217_728, OUTBOX_MAX_HEADER_BYTES=131_052):
         assert outbox_errors() == []
+
+
+@pytest.mark.parametrize("heartbeat", [0, 1, 60])
+def test_checks__heartbeat_off_or_whole_seconds__no_error(heartbeat):
+    with override_settings(OUTBOX_HEARTBEAT=heartbeat):
+        assert outbox_errors() == []
+
+
+class Routes:
+    """A router for the routing checks: writes ``apps`` to ``alias``; migrations of ``apps`` only where
+    ``migrate_apps_there`` says (None elsewhere)."""
+
+    def __init__(self, alias: str, apps: tuple[str, ...] | None, *, migrate_apps_there: bool | None = None) -> None:
+        self.alias, self.apps, self.migrate_apps_there = alias, apps, migrate_apps_there
+
+    def db_for_write(self, model, **hints):
+        return self.alias if self.apps is None or model._meta.app_label in self.apps else None
+
+    def db_for_read(self, model, **hints):
+        return None
+
+    def allow_migrate(self, db, app_label, **hints):
+        return self.migrate_apps_there if db == self.alias else None
+
+
+@pytest.mark.parametrize(("app", "model", "ids"), [
+    pytest.param("outbox", "OutboxMessage", ("outbox.E007", "outbox.E008"), id="outbox"),
+    pytest.param("inbox", "InboxMessage", ("inbox.E006", "inbox.E007"), id="inbox"),
+])
+def test_checks__router_writes_the_table_where_it_is_not_migrated__error_with_a_hint(app, model, ids):
+    with override_settings(DATABASE_ROUTERS=[Routes("mail_provider", None, migrate_apps_there=False)]):
+        errors = [m for m in run_checks(tags=[app]) if m.id.startswith(f"{app}.")]
+    assert [e.id for e in errors] == [ids[0]]
+    assert model in errors[0].msg and "'mail_provider'" in errors[0].msg and "not migrated" in errors[0].msg
+    assert "db_for_write" in errors[0].hint
+
+
+@pytest.mark.parametrize(("app", "model", "ids"), [
+    pytest.param("outbox", "OutboxMessage", ("outbox.E007", "outbox.E008"), id="outbox"),
+    pytest.param("inbox", "InboxMessage", ("inbox.E006", "inbox.E007"), id="inbox"),
+])
+def test_checks__router_writes_the_table_apart_from_every_project_model__error_with_a_hint(app, model, ids):
+    with override_settings(DATABASE_ROUTERS=[Routes("mail_provider", (app,))]):
+        errors = [m for m in run_checks(tags=[app]) if m.id.startswith(f"{app}.")]
+    assert [e.id for e in errors] == [ids[1]]
+    assert model in errors[0].msg and "'mail_provider'" in errors[0].msg and "'default'" in errors[0].msg
+    assert "same transaction" in errors[0].hint
+
+
+@pytest.mark.parametrize("router", [
+    pytest.param(Routes("mail_provider", None), id="everything-on-one-other-alias"),
+    pytest.param(Routes("mail_provider", ("outbox", "inbox", "testapp")), id="with-some-project-models"),
+])
+def test_checks__router_keeps_outbox_and_inbox_with_project_data__no_routing_error(router):
+    with override_settings(DATABASE_ROUTERS=[router]):
+        messages = [m for m in run_checks(tags=["outbox", "inbox"]) if m.id.split(".")[0] in ("outbox", "inbox")]
+    assert messages == []

@@ -29,6 +29,8 @@ def test_inbox_checks__every_option_at_its_documented_default__no_errors():
     pytest.param({"INBOX_DELAYED_RETRIES": 2.5}, "inbox.E001", "INBOX_DELAYED_RETRIES", id="delayed-float"),
     pytest.param({"INBOX_DELAYED_RETRIES": True}, "inbox.E001", "INBOX_DELAYED_RETRIES", id="delayed-bool"),
     pytest.param({"INBOX_PREFETCH": 0}, "inbox.E001", "INBOX_PREFETCH", id="prefetch-zero"),
+    pytest.param({"INBOX_HEARTBEAT": -5}, "inbox.E001", "INBOX_HEARTBEAT", id="heartbeat-negative"),
+    pytest.param({"INBOX_HEARTBEAT": "30"}, "inbox.E001", "INBOX_HEARTBEAT", id="heartbeat-str"),
     pytest.param({"INBOX_MAX_BODY_BYTES": "1MB"}, "inbox.E001", "INBOX_MAX_BODY_BYTES", id="max-body-str"),
     pytest.param({"INBOX_BREAKER_FAILURES": 0}, "inbox.E001", "INBOX_BREAKER_FAILURES", id="breaker-zero"),
     pytest.param({"INBOX_BACKOFF_BASE": 0}, "inbox.E001", "INBOX_BACKOFF_BASE", id="base-zero"),
@@ -75,3 +77,14 @@ def test_inbox_checks__several_bad_values__one_error_each():
     with override_settings(INBOX_PREFETCH=0, INBOX_BACKOFF_BASE=-1, INBOX_BACKOFF="random"):
         errors = inbox_errors()
     assert sorted(e.id for e in errors) == ["inbox.E001", "inbox.E001", "inbox.E002"]
+
+
+def test_heartbeat__inbox_unset__the_outbox_one_and_0_turns_it_off():
+    from inbox.conf import inbox_settings
+
+    with override_settings(OUTBOX_HEARTBEAT=12):
+        assert inbox_settings.HEARTBEAT == 12
+    with override_settings(OUTBOX_HEARTBEAT=12, INBOX_HEARTBEAT=0):
+        assert inbox_settings.HEARTBEAT == 0
+    with override_settings(OUTBOX_HEARTBEAT=0, INBOX_HEARTBEAT=5):
+        assert inbox_settings.HEARTBEAT == 5

@@ -143,3 +143,51 @@ def test_registry__module_executed_again__its_handlers_register_again_without_er
         handlers.register(HandlerSpec("billing.handlers.charge", namespace["charge"], ("orders.placed",)))
     assert functions[0] is not functions[1]
     assert handlers.get("billing.handlers.charge").func is functions[1]
+
+
+def test_handler__async_function__refused_naming_it():
+    async def book(message):
+        return None
+
+    before = registry.all()
+    with pytest.raises(HandlerConfigurationError, match=r"book.*async def.*plain function") as raised:
+        handler("hotel.booked", name="async-book")(book)
+
+    assert isinstance(raised.value, TypeError) and isinstance(raised.value, InboxError)
+    assert registry.all() == before and registry.get("async-book") is None
+
+
+def test_handler__async_callable_object__refused():
+    class Book:
+        async def __call__(self, message):
+            return None
+
+    with pytest.raises(HandlerConfigurationError, match="async def"):
+        handler("hotel.booked", name="async-callable")(Book())
+    assert registry.get("async-callable") is None
+
+
+def test_handler__async_generator__refused():
+    async def book(message):
+        yield message
+
+    with pytest.raises(HandlerConfigurationError, match="async def"):
+        handler("hotel.booked", name="async-gen")(book)
+
+
+def test_handler__not_callable__refused():
+    with pytest.raises(HandlerConfigurationError, match="not callable"):
+        handler("hotel.booked", name="not-callable")("book")
+
+
+def test_handler__bare_decorator_without_topic__tells_to_pass_the_topic():
+    before = registry.all()
+
+    def book(message):
+        return None
+
+    with pytest.raises(HandlerConfigurationError, match=r"use @inbox\.handler\('topic'\)") as raised:
+        inbox.handler(book)
+
+    assert "book" in str(raised.value)
+    assert registry.all() == before

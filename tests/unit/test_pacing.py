@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from django.core.management.base import OutputWrapper
 
 from outbox.bulk import Pacer, Progress
@@ -45,6 +46,20 @@ def test_pacer__rate__batches_of_one_second_and_pauses_to_keep_the_rate():
 
 def test_pacer__rate_below_one__batches_of_one():
     assert Pacer(0.5).batch_size(1000) == 1
+
+
+@pytest.mark.parametrize("rate", [0, -1, float("nan"), float("-inf")])
+def test_pacer__rate_not_above_zero__value_error(rate):
+    with pytest.raises(ValueError, match="rate must be a number above 0"):
+        Pacer(rate)
+
+
+def test_pacer__infinite_rate__no_limit():
+    clock = FakeClock()
+    pacer = Pacer(float("inf"), clock=clock, sleep=clock.sleep)
+    assert pacer.batch_size(1000) == 1000
+    assert pacer.wait(1_000_000) == 0.0
+    assert clock.slept == []
 
 
 def test_progress_bar__redrawn_in_place_and_ended_with_a_newline():

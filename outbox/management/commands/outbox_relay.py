@@ -28,7 +28,8 @@ class Command(BaseCommand):
                             help=f"Seconds between polls (default OUTBOX_POLL_INTERVAL="
                                  f"{outbox_settings.POLL_INTERVAL}).")
         parser.add_argument("--no-listen", action="store_true", help="Poll only; do not LISTEN on PostgreSQL.")
-        parser.add_argument("--database", default="default", help="Database alias of the outbox.")
+        parser.add_argument("--database", default=None,
+                            help="Database alias of the outbox (default: where the database router writes it).")
         add_metrics_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
