@@ -58,7 +58,7 @@ class InboxSettings(AppSettings):
 
     prefix = "INBOX_"
     defaults = DEFAULTS
-    types = {"BROKER_URL": (str,)}
+    types = {"BROKER_URL": (str,), "HEARTBEAT": (int,)}
 
     QUEUE: str
     PREFETCH: int
