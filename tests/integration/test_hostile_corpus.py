@@ -68,6 +68,8 @@ def test_hostile_corpus__interleaved_with_good_messages__good_applied_bad_dead_w
         dead["deep"] = "nested deeper than 100 levels"
         publish_raw(broker_url, exchange, "hostile.good", b"{not json", message_id="not-json", content_type="text/json")
         dead["not-json"] = "body is not UTF-8 JSON"
+        publish_raw(broker_url, exchange, b"\xff\xfe", BODY, message_id="routing-key", content_type="application/json")
+        dead["routing-key"] = "routing key is not UTF-8"
         for topic in NOT_TOPICS:
             dead[publish_json(broker_url, exchange, topic, {"topic": topic})] = "refused"
             good.append(publish_json(broker_url, exchange, "hostile.good", {"good": len(good)}))
@@ -78,7 +80,7 @@ def test_hostile_corpus__interleaved_with_good_messages__good_applied_bad_dead_w
         done = inbox_consume(env)
 
         assert done.returncode == 0, done.stderr
-        assert "faulted 5, parked 1, rejected 6" in done.stdout, done.stdout
+        assert "faulted 5, parked 1, rejected 7" in done.stdout, done.stdout
         assert queue_state(broker_url, queue) == (0, 0)
     finally:
         _delete_queue(broker_url, queue)
