@@ -102,6 +102,22 @@ def test_relay__message_that_cannot_be_encoded__fails_alone_and_the_batch_is_sen
     assert "cannot be encoded" in bad.last_error
 
 
+def test_relay__row_whose_routing_key_exceeds_255_bytes__fails_alone_and_the_batch_is_sent(bound_queue):
+    queue = bound_queue("rk.*")
+    with override_settings(OUTBOX_BACKOFF_BASE=60.0):
+        bad = outbox.publish("rk.bad", {"x": 1})
+        # A row written by raw SQL (or before routing keys were checked): 200 characters fit the column, but
+        # 400 UTF-8 bytes do not fit basic.publish's short string. py-amqp's struct.error stopped every batch.
+        OutboxMessage.objects.filter(pk=bad.pk).update(routing_key="rk." + "é" * 200)
+        goods = [outbox.publish("rk.good", {"n": n}) for n in range(3)]
+        result = Relay().drain()
+    assert (result.sent, result.retried) == (3, 1)
+    assert {r.message_id for r in queue.take(3)} == {str(m.id) for m in goods}
+    bad.refresh_from_db()
+    assert bad.status == Status.PENDING and bad.attempts == 1
+    assert "cannot be encoded" in bad.last_error and "routing key" in bad.last_error
+
+
 def test_relay_drain__short_round_without_keys__ends_the_drain(bound_queue, monkeypatch):
     bound_queue("short.*")
     for n in range(3):
