@@ -97,14 +97,15 @@ def _message(delivery: Delivery, payload: Any) -> Message:
 
 
 def plain(value: Any, depth: int = 0) -> Any:
-    """Header values as JSON-friendly values (AMQP tables may carry bytes and datetimes).
+    """Header values as JSON-friendly values (AMQP tables may carry bytes and datetimes). Bytes become text with
+    invalid UTF-8 and zero bytes replaced by U+FFFD (binary data is common there; text with NUL is refused later).
 
     Raises :class:`RejectedMessage` for tables nested deeper than ``MAX_DEPTH``: the inbox could not store
     them, and a few hundred levels would overflow Python's stack here (a RecursionError, not a refusal)."""
     if depth > MAX_DEPTH:
         raise RejectedMessage(f"headers or payload nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+    if isinstance(value, bytes):  # an 'x' byte array, or a long string that is not UTF-8: text, lossy either way
+        return storable(value.decode("utf-8", "replace"))
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Mapping):

@@ -14,6 +14,12 @@ method frame, which was already read, so the message can be recorded dead and ac
 Retrying the frame relies on py-amqp keeping the half-built message when decoding raised (it
 stores the properties only once they are decoded); tests/unit/test_inbox_hostile_steps.py and
 tests/integration/test_inbox_hostile.py check that on the installed version.
+
+A routing key that is not UTF-8 travels in the basic.deliver method frame, which py-amqp decodes
+only once the whole message has arrived, then raises out of ``drain_events`` (RabbitMQ routes such
+keys: they are bytes to a topic exchange). So the deliver frame is checked on arrival: an exchange or
+routing key that is not UTF-8 is replaced by its escaped text (``orders.\\xff``), and the content
+header that follows on that channel by a stand-in naming the reason, as above.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from inbox.decoding import UNDECODABLE
 logger = logging.getLogger(__name__)
 
 Frame = tuple[int, int, Any]
+METHOD = 1
 CONTENT_HEADER = 2
+BASIC_DELIVER = (60, 60)
 HEADER_PREFIX = 12  # class id, weight, body size: what precedes the property flags
 #: Basic properties before the message id, in wire order: (flag, how it is skipped).
 _BEFORE_MESSAGE_ID = ((0x8000, "s"), (0x4000, "s"), (0x2000, "F"), (0x1000, "o"), (0x0800, "o"),
@@ -45,7 +53,45 @@ def guard_frames(channel: Any) -> None:
     """Guard the content headers of ``channel``'s connection (a py-amqp channel; others are left alone)."""
     connection = getattr(channel, "connection", None)
     if connection is not None and hasattr(connection, "on_inbound_frame"):
-        connection.on_inbound_frame = guard_content_headers(connection.on_inbound_frame)
+        connection.on_inbound_frame = guard_delivery_names(guard_content_headers(connection.on_inbound_frame))
+
+
+def guard_delivery_names(on_frame: Callable[[Frame], Any]) -> Callable[[Frame], Any]:
+    """``on_frame`` that reads a delivery whose exchange or routing key is not UTF-8 with escaped names and a
+    stand-in content header naming why (the message is then recorded dead, see :func:`inbox.decoding.decode`)."""
+    reasons: dict[int, str] = {}  # channel -> why its delivery in progress cannot be read
+
+    def guarded(frame: Frame) -> Any:
+        frame_type, channel, buf = frame
+        if frame_type == METHOD and tuple(unpack_from(">HH", buf)) == BASIC_DELIVER:
+            readable = readable_deliver(bytes(buf))
+            if readable is not None:
+                buf, reasons[channel] = readable
+                logger.warning("%s", reasons[channel], extra={"action": "inbox_undecodable", "message_id": ""})
+        elif frame_type == CONTENT_HEADER and channel in reasons:
+            buf = stand_in(bytes(buf), reasons.pop(channel))
+        return on_frame((frame_type, channel, buf))
+
+    return guarded
+
+
+def readable_deliver(buf: bytes) -> tuple[bytes, str] | None:
+    """basic.deliver's frame ``buf`` with an exchange or routing key that is not UTF-8 escaped (cut to a short
+    string's 255 bytes), and the reason; None when both decode (the usual case, left alone)."""
+    start = offset = 4 + 1 + buf[4] + 9  # method id, consumer tag, delivery tag (8 bytes), redelivered (1 byte)
+    names, reasons = [], []
+    for what in ("exchange", "routing key"):
+        raw = buf[offset + 1: offset + 1 + buf[offset]]
+        offset += 1 + len(raw)
+        try:
+            raw.decode("utf-8", "surrogatepass")  # as py-amqp decodes short strings
+        except UnicodeDecodeError as exc:
+            reasons.append(f"{what} is not UTF-8: {type(exc).__name__}: {exc}")
+            raw = raw.decode("utf-8", "backslashreplace").encode()[:MAX_SHORTSTR]
+        names.append(bytes([len(raw)]) + raw)
+    if not reasons:
+        return None
+    return buf[:start] + b"".join(names) + buf[offset:], "; ".join(reasons)[:1000]
 
 
 def guard_content_headers(on_frame: Callable[[Frame], Any]) -> Callable[[Frame], Any]:

@@ -60,6 +60,15 @@ def encode(properties: Mapping[str, Any], headers: Mapping[str, Any]) -> bytes:
     return _FLAG(flags) + b"".join(parts)
 
 
+def check_routing_key(routing_key: str) -> None:
+    """Raise ValueError when ``routing_key`` does not fit basic.publish's short string (py-amqp would raise
+    struct.error from inside the publish, out of the relay's batch)."""
+    try:
+        _shortstr(routing_key)
+    except ValueError as exc:
+        raise ValueError(f"routing key: {exc}") from exc
+
+
 def _shortstr(value: str | bytes) -> bytes:
     raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
     if len(raw) > 255:

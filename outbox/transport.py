@@ -200,6 +200,7 @@ class AmqpTransport:
 
     def _send(self, channel: Any, envelope: Envelope, batch: _Batch) -> None:
         try:
+            amqp_properties.check_routing_key(envelope.routing_key)
             header = amqp_properties.encode(envelope.properties, envelope.headers)
         except (ValueError, TypeError, struct.error, FrameSyntaxError) as exc:  # this message can never be sent
             batch.report.failed[envelope.message_id] = f"cannot be encoded as an AMQP message: {exc}"

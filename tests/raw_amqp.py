@@ -12,7 +12,7 @@ import amqp
 from kombu import Connection
 
 
-def publish_raw(url: str, exchange: str, routing_key: str, body: bytes, *, count: int = 1,
+def publish_raw(url: str, exchange: str, routing_key: str | bytes, body: bytes, *, count: int = 1,
                 headers: dict[str, Any] | None = None, **properties: Any) -> None:
     """Publish ``body`` ``count`` times with exactly these AMQP properties (pass message_id=..., content_type=...),
     waiting for the broker's confirms so the messages are routed when this returns."""

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from struct import pack
 
 import pytest
 
@@ -22,6 +23,7 @@ from tests.raw_amqp import (
     publish_raw,
     publish_raw_properties,
     queue_state,
+    shortstr,
     table,
     timestamp_entry,
 )
@@ -68,17 +70,23 @@ def test_hostile_corpus__interleaved_with_good_messages__good_applied_bad_dead_w
         dead["deep"] = "nested deeper than 100 levels"
         publish_raw(broker_url, exchange, "hostile.good", b"{not json", message_id="not-json", content_type="text/json")
         dead["not-json"] = "body is not UTF-8 JSON"
+        publish_raw(broker_url, exchange, b"\xff\xfe", BODY, message_id="routing-key", content_type="application/json")
+        dead["routing-key"] = "routing key is not UTF-8"
         for topic in NOT_TOPICS:
             dead[publish_json(broker_url, exchange, topic, {"topic": topic})] = "refused"
             good.append(publish_json(broker_url, exchange, "hostile.good", {"good": len(good)}))
         good.append(publish_json(broker_url, exchange, "hostile.timed", {"timed": True},
                                  application_headers={"cloudEvents:time": "9999-12-31T23:59:59-01:00"}))
+        binary = shortstr(b"trace") + b"x" + pack(">I", 4) + b"\x00\x01\xff\x00"  # an AMQP byte array header
+        publish_raw_properties(broker_url, exchange, "hostile.good", BODY,
+                               basic_properties(content_type=JSON, headers=table(binary), message_id=b"binary"))
+        good.append("binary")
         parked_id = publish_json(broker_url, exchange, "hostile.unknown", {"later": True})
 
         done = inbox_consume(env)
 
         assert done.returncode == 0, done.stderr
-        assert "faulted 5, parked 1, rejected 6" in done.stdout, done.stdout
+        assert "faulted 5, parked 1, rejected 7" in done.stdout, done.stdout
         assert queue_state(broker_url, queue) == (0, 0)
     finally:
         _delete_queue(broker_url, queue)

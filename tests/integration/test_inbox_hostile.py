@@ -22,6 +22,7 @@ from tests.raw_amqp import (
     bind,
     nested_table,
     publish_json,
+    publish_raw,
     publish_raw_properties,
     queue_state,
     table,
@@ -88,6 +89,29 @@ def test_undecodable_content_header__recorded_dead_and_acked__next_message_appli
     dead = InboxMessage.objects.get(handler="")
     assert (dead.message_id, dead.status, dead.topic) == (recorded_id, Status.DEAD, "orders.placed")
     assert dead.error_message.startswith("content header cannot be decoded") and reason in dead.error_message
+    assert dead.raw_body == '{"order": 1}'
+    assert list(Effect.objects.values_list("message_id", flat=True)) == [good_id]
+    assert queue_state(broker_url, inbox_queue) == (0, 0)
+
+
+@pytest.mark.parametrize(("routing_key", "recorded_topic"), [
+    (b"orders.\xff", "orders.\\xff"),
+    (b"orders." + b"\xfe" * 248, "orders." + "\\xfe" * 62),  # escaped, cut to the column's 255 characters
+])
+def test_routing_key_not_utf8__recorded_dead_and_acked__next_message_applied(
+        handlers, inbox_queue, broker_url, exchange, routing_key, recorded_topic):
+    handlers("orders.*", name="record")(record)
+    declare_inbox_queues()
+    publish_raw(broker_url, exchange, routing_key, b'{"order": 1}', message_id="rk-bad",
+                content_type="application/json")
+    good_id = publish_json(broker_url, exchange, "orders.placed", {"order": 2})
+
+    stats = consume()
+
+    assert stats.outcomes == {"rejected": 1, "applied": 1}
+    dead = InboxMessage.objects.get(message_id="rk-bad")
+    assert (dead.handler, dead.status, dead.topic) == ("", Status.DEAD, recorded_topic[:255])
+    assert dead.error_message.startswith("routing key is not UTF-8: UnicodeDecodeError")
     assert dead.raw_body == '{"order": 1}'
     assert list(Effect.objects.values_list("message_id", flat=True)) == [good_id]
     assert queue_state(broker_url, inbox_queue) == (0, 0)

@@ -88,18 +88,30 @@ def test_relay__poison_message__dead_after_max_attempts_and_other_keys_flow_on(b
     assert {r.message_id for r in queue.take(4)} == {str(m.id) for m in goods}
 
 
-def test_relay__message_that_cannot_be_encoded__fails_alone_and_the_batch_is_sent(bound_queue):
+#: What cannot be encoded as AMQP -> (the row's fields, as written, and what last_error names).
+UNENCODABLE = {
+    # 200 characters pass publish()'s check, but 400 UTF-8 bytes do not fit an AMQP short string.
+    "correlation-id": ({"correlation_id": "é" * 200}, "short string"),
+    # A row written by raw SQL (or before routing keys were checked): 200 characters fit the column, but not
+    # basic.publish's short string. py-amqp's struct.error used to stop every batch the row was in.
+    "routing-key": ({"routing_key": "enc." + "é" * 200}, "routing key"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNENCODABLE))
+def test_relay__message_that_cannot_be_encoded__fails_alone_and_the_batch_is_sent(bound_queue, case):
+    fields, named = UNENCODABLE[case]
     queue = bound_queue("enc.*")
     with override_settings(OUTBOX_BACKOFF_BASE=60.0):
-        # 200 characters pass publish()'s check, but 400 UTF-8 bytes do not fit an AMQP short string.
-        bad = outbox.publish("enc.bad", {"x": 1}, correlation_id="é" * 200)
+        bad = outbox.publish("enc.bad", {"x": 1})
+        OutboxMessage.objects.filter(pk=bad.pk).update(**fields)
         goods = [outbox.publish("enc.good", {"n": n}) for n in range(3)]
         result = Relay().drain()
     assert (result.sent, result.retried) == (3, 1)
     assert {r.message_id for r in queue.take(3)} == {str(m.id) for m in goods}
     bad.refresh_from_db()
     assert bad.status == Status.PENDING and bad.attempts == 1
-    assert "cannot be encoded" in bad.last_error
+    assert "cannot be encoded" in bad.last_error and named in bad.last_error
 
 
 def test_relay_drain__short_round_without_keys__ends_the_drain(bound_queue, monkeypatch):

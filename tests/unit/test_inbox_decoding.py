@@ -131,3 +131,10 @@ def test_decode__unusable_optional_headers__ignored(headers):
 
 def test_storable__nul_replaced_everywhere():
     assert storable({"a\x00": ["x\x00y", 1, None, ("\x00",)]}) == {"a\ufffd": ["x\ufffdy", 1, None, ["\ufffd"]]}
+
+
+def test_decode__byte_array_header_holding_binary_data__accepted_as_lossy_text():
+    # An AMQP 'x' header (a binary trace id, a hash) or a long string that is not UTF-8 arrives as bytes; it
+    # was turned into text keeping its zero bytes, then refused as unstorable: every such message died.
+    message = decode(delivery(headers={"trace": b"\x00\x01\xff", "nested": [{"raw": b"a\x00"}]}), LIMIT)
+    assert message.headers == {"trace": "\ufffd\x01\ufffd", "nested": [{"raw": "a\ufffd"}]}

@@ -7,14 +7,14 @@ from datetime import datetime, timedelta, timezone
 from struct import pack
 
 import pytest
-from amqp.serialization import decode_properties_basic
+from amqp.serialization import decode_properties_basic, loads
 
 from inbox.faults import fault_topic
-from inbox.frames import UNDECODABLE, guard_content_headers
+from inbox.frames import UNDECODABLE, guard_content_headers, guard_delivery_names
 from inbox.message import Message
 from inbox.processing import is_expired
 from inbox.registry import HandlerSpec
-from tests.raw_amqp import basic_properties, table, timestamp_entry
+from tests.raw_amqp import basic_properties, shortstr, table, timestamp_entry
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 YEAR_10000 = datetime.fromisoformat("9999-12-31T23:59:59-01:00")
@@ -87,3 +87,30 @@ def test_guard_content_headers__decodable_header__passed_through_unchanged():
     properties = basic_properties(content_type=b"application/json", message_id=b"m-3")
     [(_, _, buf)] = _frames_seen_by(properties)
     assert buf == pack(">HHQ", 60, 0, 2) + properties
+
+
+def _delivery_seen_by(exchange: bytes, routing_key: bytes) -> list[tuple[int, int, bytes]]:
+    """Feed a basic.deliver frame and its content header through the name guard; returns what passed on."""
+    seen: list[tuple[int, int, bytes]] = []
+    guarded = guard_delivery_names(lambda frame: seen.append(frame))
+    guarded((1, 3, pack(">HH", 60, 60) + shortstr(b"ctag") + pack(">QB", 7, 1) + shortstr(exchange)
+             + shortstr(routing_key)))
+    guarded((2, 3, pack(">HHQ", 60, 0, 2) + basic_properties(content_type=b"application/json", message_id=b"m-4")))
+    return seen
+
+
+def test_guard_delivery_names__exchange_and_routing_key_not_utf8__escaped_and_header_names_the_reason():
+    [(_, _, method), (_, _, header)] = _delivery_seen_by(b"ex-\xff", b"orders.\xfe")
+    assert loads("sLbss", method, 4)[0] == ["ctag", 7, True, "ex-\\xff", "orders.\\xfe"]
+    properties, _ = decode_properties_basic(header, 12)
+    assert properties["message_id"] == "m-4"
+    assert properties["application_headers"][UNDECODABLE].startswith(
+        "exchange is not UTF-8: UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff in position 3")
+    assert "; routing key is not UTF-8: " in properties["application_headers"][UNDECODABLE]
+
+
+def test_guard_delivery_names__utf8_names__frames_passed_through_unchanged():
+    frames = _delivery_seen_by(b"events", "commandes.pass\u00e9e".encode())
+    assert loads("sLbss", frames[0][2], 4)[0] == ["ctag", 7, True, "events", "commandes.pass\u00e9e"]
+    assert frames[1][2] == pack(">HHQ", 60, 0, 2) + basic_properties(content_type=b"application/json",
+                                                                       message_id=b"m-4")
