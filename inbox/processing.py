@@ -30,7 +30,7 @@ from inbox.failures import Failure, describe, rejection
 from inbox.message import Message
 from inbox.models import InboxMessage, KeyPosition, Status
 from inbox.registry import HandlerSpec, Registry, registry
-from inbox.retry import next_retry
+from inbox.retry import max_attempts, next_retry
 from outbox import metrics
 from outbox.breaker import CircuitBreaker, State
 from outbox.context import Cause, caused_by
@@ -173,7 +173,7 @@ class Processor:
                   first: bool, breaker: CircuitBreaker | None) -> Outcome:
         probing = breaker is not None and breaker.state is State.HALF_OPEN
         tries = 1 + (_policy_immediate(spec) if first and not probing else 0)
-        for _ in range(tries):
+        for attempt in range(tries):
             row.attempts += 1
             error = self._call(spec, replace(message, attempt=row.attempts))
             if error is None:
@@ -190,8 +190,12 @@ class Processor:
             if breaker is not None and breaker.state is not State.CLOSED:
                 row.attempts -= 1  # an outage is not the message's fault: this attempt is not charged
                 row.history[-1]["event"] = "failed, not charged: circuit open"
+                _log_attempt(spec, row, error, f"circuit open, deferred {breaker.remaining():.1f}s (not charged)")
                 return self._defer(row, breaker, timezone.now())
-        return self._schedule_retry(row, spec, position)
+            if attempt < tries - 1:
+                _log_attempt(spec, row, error, "immediate retry")
+        assert error is not None  # the loop returns on success: here every try failed
+        return self._schedule_retry(row, spec, position, error)
 
     def _call(self, spec: HandlerSpec, message: Message) -> Exception | None:
         """Run the handler in a savepoint: its writes vanish if it raises, the inbox row stays."""
@@ -232,11 +236,13 @@ class Processor:
             _publish_fault(message, spec, row)
         if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
             ordering.release_next(row, now, self.using)
-        logger.warning("%s refused message %s: %s", spec.name, message.id, error,
+        logger.warning("%s refused message %s (attempt %d): %s: %s; dead (business error, not retried)", spec.name,
+                       message.id, row.attempts, type(error).__name__, error, exc_info=error,
                        extra={"action": "inbox_business_error", "message_id": message.id})
         return Outcome.FAULTED
 
-    def _schedule_retry(self, row: InboxMessage, spec: HandlerSpec, position: KeyPosition | None) -> Outcome:
+    def _schedule_retry(self, row: InboxMessage, spec: HandlerSpec, position: KeyPosition | None,
+                        error: Exception) -> Outcome:
         now = timezone.now()
         when = next_retry(spec, row, now)
         if when is None:
@@ -245,12 +251,12 @@ class Processor:
             metrics.inbox_event("dead", spec.name, self.using)
             if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
                 ordering.release_next(row, now, self.using)
-            logger.error("message %s dead for %s after %d attempts: %s", row.message_id, spec.name, row.attempts,
-                         row.error_message, extra={"action": "inbox_dead", "message_id": row.message_id})
+            _log_attempt(spec, row, error, "dead", level=logging.ERROR, action="inbox_dead")
             return Outcome.DEAD
         row.status, row.available_at = Status.WAITING, when
         row.save(using=self.using)
         metrics.inbox_event("retried", spec.name, self.using)
+        _log_attempt(spec, row, error, f"retrying in {(when - now).total_seconds():.1f}s")
         return Outcome.RETRYING
 
     def _defer(self, row: InboxMessage, breaker: CircuitBreaker, now: datetime) -> Outcome:
@@ -345,6 +351,14 @@ def _publish_fault(message: Message, spec: HandlerSpec, row: InboxMessage) -> No
                "handler": spec.name, "error_type": row.error_type, "error_message": row.error_message}
     with caused_by(Cause(message.id, message.correlation_id or message.id, message.traceparent)):
         outbox.publish(topic, payload, key=message.key)
+
+
+def _log_attempt(spec: HandlerSpec, row: InboxMessage, error: Exception, decision: str, *,
+                 level: int = logging.WARNING, action: str = "inbox_attempt_failed") -> None:
+    """One line per failed attempt, with its traceback and what happens next (as Celery's worker logs it)."""
+    logger.log(level, "%s failed on message %s (attempt %d of %d): %s: %s; %s", spec.name, row.message_id,
+               row.attempts, max_attempts(spec), type(error).__name__, error, decision, exc_info=error,
+               extra={"action": action, "message_id": row.message_id})
 
 
 def _apply_failure(row: InboxMessage, failure: Failure, now: datetime, kind: str) -> None:
