@@ -141,10 +141,10 @@ def _table_gauges(app: str, unfinished: str, count: int, oldest: float | None, d
 
 
 def _breaker_gauge(breakers: list[Any]) -> Any:
-    gauge = GaugeMetricFamily("messaging_breaker_open", "1 while a circuit breaker is open or half open.",
-                              labels=["name"])
+    gauge = GaugeMetricFamily("messaging_breaker_open", "1 while a circuit breaker is open or half open (0 when "
+                              "closed, or when its open state was not refreshed in time: unknown).", labels=["name"])
     for breaker in breakers:
-        gauge.add_metric([breaker.name], 0 if breaker.state == "closed" else 1)
+        gauge.add_metric([breaker.name], 1 if breaker.open else 0)
     return gauge
 
 

@@ -63,6 +63,9 @@ class Relay:
         self.breaker = CircuitBreaker("outbox-relay", threshold=1, cooldown=outbox_settings.BREAKER_RESET,
                                       cooldown_cap=outbox_settings.BREAKER_RESET_CAP,
                                       on_change=lambda breaker: record(breaker, using))
+        # The stored state is written on changes; a fresh process starts closed in memory, so its first
+        # successful round stores "closed" over whatever a stopped process left behind ("open").
+        self._vouched = False
 
     @property
     def transport(self) -> Transport:
@@ -143,7 +146,15 @@ class Relay:
             self.batch_size, uuid.uuid4().hex, now, timedelta(seconds=outbox_settings.LEASE_SECONDS),
             outbox_settings.DEAD_BLOCKS_KEY)
         result = RelayResult(claimed=len(messages), keyed=sum(m.key is not None for m in messages))
+        if not messages and self.breaker.state is State.HALF_OPEN:
+            self._probe()
         return result, self._drop_expired(messages, now, result)
+
+    def _probe(self) -> None:
+        """The probe's round had nothing to send: connect (an empty batch) so that the breaker gets its
+        verdict now; without one it would stay half-open, refusing every later round."""
+        self._settle_breaker(self.transport.publish(outbox_settings.EXCHANGE, [], mandatory=outbox_settings.MANDATORY,
+                                                    timeout=outbox_settings.CONFIRM_TIMEOUT))
 
     def _take_off(self, messages: list[Claimed], result: RelayResult) -> _Flight | None:
         """Start publishing a batch and return it in flight; None when it was published (and recorded)
@@ -196,6 +207,9 @@ class Relay:
             self.breaker.failure(report.broker_error)
             raise BrokerUnavailable(report.broker_error)
         self.breaker.success()
+        if not self._vouched:
+            self._vouched = True
+            record(self.breaker, self.using)
 
     def _record(self, messages: list[Claimed], report: PublishReport, result: RelayResult) -> None:
         queryset = OutboxMessage.objects.using(self.using)

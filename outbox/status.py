@@ -62,13 +62,22 @@ class DeadGroup:
 
 @dataclass(frozen=True)
 class Breaker:
-    """Last stored state of a circuit breaker (``outbox-relay`` or an inbox handler)."""
+    """Last stored state of a circuit breaker (``outbox-relay`` or an inbox handler). ``stale``: an open or
+    half-open state its process stopped refreshing (see ``outbox/breaker_state.py``): its real state is
+    unknown, ``state`` is only how it was last seen, at ``updated_at``."""
 
     name: str
     state: str
     failures: int
     reason: str
     changed_at: datetime
+    updated_at: datetime | None = None
+    stale: bool = False
+
+    @property
+    def open(self) -> bool:
+        """True while known to be open or half open (False when closed or stale)."""
+        return self.state != "closed" and not self.stale
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ def collect(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> Messa
     now = now or timezone.now()
     inbox = inbox_installed()
     return MessagingStatus(at=now, outbox=outbox_status(using, now), inbox=inbox_status(using, now) if inbox else None,
-                           dead_groups=dead_groups(using) if inbox else [], breakers=breakers(using))
+                           dead_groups=dead_groups(using) if inbox else [], breakers=breakers(using, now))
 
 
 def inbox_installed() -> bool:
@@ -145,10 +154,12 @@ def dead_groups(using: str = DEFAULT_DB_ALIAS, limit: int = TOP_GROUPS) -> list[
     return [DeadGroup(**row) for row in rows]
 
 
-def breakers(using: str = DEFAULT_DB_ALIAS) -> list[Breaker]:
+def breakers(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> list[Breaker]:
     """Every stored circuit breaker, by name ([] when none ever changed state)."""
+    now = now or timezone.now()
     rows = BreakerState.objects.using(using).order_by("name")
-    return [Breaker(r.name, r.state, r.failures, r.reason, r.changed_at) for r in rows]
+    return [Breaker(r.name, r.state, r.failures, r.reason, r.changed_at, r.updated_at,
+                    stale=r.stale_at is not None and r.stale_at <= now) for r in rows]
 
 
 def counts_by_status(queryset: QuerySet[Any]) -> dict[str, int]:

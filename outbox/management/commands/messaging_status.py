@@ -61,6 +61,9 @@ def _group(group: status.DeadGroup) -> str:
 
 def _breaker(breaker: status.Breaker) -> str:
     reason = f" - {breaker.reason[:100]}" if breaker.reason else ""
+    if breaker.stale:
+        return (f"  {breaker.name}: unknown (last seen {breaker.state} at {_when(breaker.updated_at)}, not refreshed "
+                f"since: its process stopped or went idle){reason}")
     return f"  {breaker.name}: {breaker.state} ({breaker.failures} failures) since {_when(breaker.changed_at)}{reason}"
 
 
