@@ -185,12 +185,12 @@ class Processor:
             if spec.is_business_error(error):
                 return self._business_failure(row, message, spec, error, position)
             if breaker is not None:
-                breaker.failure(f"{type(error).__name__}: {error}")
+                breaker.failure(f"{type(error).__name__}: {error}", key=row.message_id)
             _apply_failure(row, describe(error, inbox_settings.TRACEBACK_LIMIT), timezone.now(), "failed")
             if breaker is not None and breaker.state is not State.CLOSED:
+                _log_attempt(spec, row, error, f"circuit open, deferred {breaker.remaining():.1f}s (not charged)")
                 row.attempts -= 1  # an outage is not the message's fault: this attempt is not charged
                 row.history[-1]["event"] = "failed, not charged: circuit open"
-                _log_attempt(spec, row, error, f"circuit open, deferred {breaker.remaining():.1f}s (not charged)")
                 return self._defer(row, breaker, timezone.now())
             if attempt < tries - 1:
                 _log_attempt(spec, row, error, "immediate retry")
