@@ -233,7 +233,7 @@ class Processor:
         row.save(using=self.using)
         metrics.inbox_event("dead", spec.name, self.using)
         if _faults_on(spec):
-            _publish_fault(message, spec, row)
+            _publish_fault(message, spec, row, "business_error")
         if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
             ordering.release_next(row, now, self.using)
         logger.warning("%s refused message %s (attempt %d): %s: %s; dead (business error, not retried)", spec.name,
@@ -249,6 +249,8 @@ class Processor:
             row.status, row.processed_at, row.available_at = Status.DEAD, now, None
             row.save(using=self.using)
             metrics.inbox_event("dead", spec.name, self.using)
+            if _faults_on(spec) and inbox_settings.FAULT_ON_DEAD:
+                _publish_fault(message_from_row(row), spec, row, "retries_exhausted")
             if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
                 ordering.release_next(row, now, self.using)
             _log_attempt(spec, row, error, "dead", level=logging.ERROR, action="inbox_dead")
@@ -344,11 +346,12 @@ def _faults_on(spec: HandlerSpec) -> bool:
     return inbox_settings.FAULTS if spec.faults is None else spec.faults
 
 
-def _publish_fault(message: Message, spec: HandlerSpec, row: InboxMessage) -> None:
-    """The producer's failure notification, committed with the failure record (via the outbox)."""
+def _publish_fault(message: Message, spec: HandlerSpec, row: InboxMessage, kind: str) -> None:
+    """The producer's failure notification, committed with the failure record (via the outbox).
+    ``kind``: "business_error" (refused at once) or "retries_exhausted" (dead after its retries)."""
     topic = spec.fault_topic or f"{message.topic}{inbox_settings.FAULT_SUFFIX}"
     payload = {"message_id": message.id, "topic": message.topic, "payload": message.payload,
-               "handler": spec.name, "error_type": row.error_type, "error_message": row.error_message}
+               "handler": spec.name, "kind": kind, "error_type": row.error_type, "error_message": row.error_message}
     with caused_by(Cause(message.id, message.correlation_id or message.id, message.traceparent)):
         outbox.publish(topic, payload, key=message.key)
 
