@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "CONFIRM_TIMEOUT": 10.0,
     # Publish with ``mandatory``: an unroutable message is returned and retried, not silently dropped.
     "MANDATORY": True,
+    # Declare the exchange with the alternate exchange "<exchange>.unrouted" (fanout, bound to the durable
+    # queue of that name): unroutable messages are kept there (confirmed, recorded sent), not returned.
+    "UNROUTED": True,
     # Failed publish attempts before a message is marked dead.
     "MAX_ATTEMPTS": 10,
     # Exponential back-off between publish attempts: base * 2**(attempt-1), capped, plus jitter.
@@ -85,6 +88,7 @@ class OutboxSettings(AppSettings):
     CONFIRM_WINDOW: int
     CONFIRM_TIMEOUT: float
     MANDATORY: bool
+    UNROUTED: bool
     MAX_ATTEMPTS: int
     BACKOFF_BASE: float
     BACKOFF_CAP: float

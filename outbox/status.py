@@ -17,6 +17,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, Max, Min, QuerySet
 from django.utils import timezone
 
+from outbox import topology
 from outbox.conf import outbox_settings
 from outbox.models import BreakerState, OutboxMessage
 
@@ -89,6 +90,8 @@ class MessagingStatus:
     inbox: InboxStatus | None
     dead_groups: list[DeadGroup] = field(default_factory=list)
     breakers: list[Breaker] = field(default_factory=list)
+    #: Messages kept in the unrouted queue (see ``outbox/topology.py``); None when not asked or unknown.
+    unrouted: int | None = None
 
     @property
     def stuck(self) -> int:
@@ -100,12 +103,20 @@ class MessagingStatus:
         return {**_jsonable(asdict(self)), "stuck_total": self.stuck}
 
 
-def collect(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> MessagingStatus:
-    """Read the status of both apps from database ``using``."""
+def collect(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None, *, unrouted: bool = False) -> MessagingStatus:
+    """Read the status of both apps from database ``using``; with ``unrouted``, ask the broker too
+    (:func:`unrouted_messages`)."""
     now = now or timezone.now()
     inbox = inbox_installed()
     return MessagingStatus(at=now, outbox=outbox_status(using, now), inbox=inbox_status(using, now) if inbox else None,
-                           dead_groups=dead_groups(using) if inbox else [], breakers=breakers(using, now))
+                           dead_groups=dead_groups(using) if inbox else [], breakers=breakers(using, now),
+                           unrouted=unrouted_messages() if unrouted else None)
+
+
+def unrouted_messages() -> int | None:
+    """Messages waiting in OUTBOX_EXCHANGE's unrouted queue (published when no binding matched them); None
+    when unknown: OUTBOX_UNROUTED off, no such queue yet, not an AMQP broker, or the broker unreachable."""
+    return topology.unrouted_depth(outbox_settings.BROKER_URL or "", outbox_settings.EXCHANGE)
 
 
 def inbox_installed() -> bool:
