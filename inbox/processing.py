@@ -31,7 +31,7 @@ from inbox.message import Message
 from inbox.models import InboxMessage, KeyPosition, Status
 from inbox.registry import HandlerSpec, Registry, registry
 from inbox.retry import max_attempts, next_retry
-from outbox import metrics
+from outbox import metrics, tracing
 from outbox.breaker import CircuitBreaker, State
 from outbox.context import Cause, caused_by
 
@@ -201,7 +201,7 @@ class Processor:
         """Run the handler in a savepoint: its writes vanish if it raises, the inbox row stays."""
         cause = Cause(message.id, message.correlation_id or message.id, message.traceparent)
         try:
-            with transaction.atomic(using=self.using), caused_by(cause):
+            with transaction.atomic(using=self.using), caused_by(cause), tracing.processing(spec.name, message):
                 spec.func(message)
         except Exception as exc:  # noqa: BLE001 - any handler error is recorded, retried or dead-lettered
             return exc

@@ -17,11 +17,12 @@ import os
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
-from outbox import backoff, metrics
+from outbox import backoff, metrics, tracing
 from outbox.breaker import CircuitBreaker, State
 from outbox.breaker_state import record
 from outbox.claimed import Claimed
@@ -167,12 +168,15 @@ class Relay:
                 self._publish(messages, result)
             return None
         [(exchange, group)] = groups.items()
-        in_flight = self.transport.start(exchange, _envelopes(group), mandatory=outbox_settings.MANDATORY,
+        envelopes = _envelopes(group)
+        span = tracing.start_batch(exchange, envelopes)
+        in_flight = self.transport.start(exchange, envelopes, mandatory=outbox_settings.MANDATORY,
                                          timeout=outbox_settings.CONFIRM_TIMEOUT)
-        return _Flight(group, result, in_flight)
+        return _Flight(group, result, in_flight, span=span)
 
     def _land(self, flight: _Flight, report: PublishReport) -> RelayResult:
         """Record a collected batch; raises BrokerUnavailable when the broker failed during it."""
+        tracing.end_batch(flight.span, report)
         self._record(flight.messages, report, flight.result)
         self._settle_breaker(report)
         return flight.result
@@ -197,8 +201,11 @@ class Relay:
 
     def _publish(self, messages: list[Claimed], result: RelayResult) -> None:
         for exchange, group in _by_exchange(messages).items():
-            report = self.transport.publish(exchange, _envelopes(group), mandatory=outbox_settings.MANDATORY,
+            envelopes = _envelopes(group)
+            span = tracing.start_batch(exchange, envelopes)
+            report = self.transport.publish(exchange, envelopes, mandatory=outbox_settings.MANDATORY,
                                             timeout=outbox_settings.CONFIRM_TIMEOUT)
+            tracing.end_batch(span, report)
             self._record(group, report, result)
             self._settle_breaker(report)
 
@@ -248,6 +255,7 @@ class _Flight:
     result: RelayResult
     in_flight: InFlight
     report: PublishReport | None = None
+    span: Any = None  # the batch's OpenTelemetry span (outbox/tracing.py), None without it
 
     def collect(self) -> PublishReport:
         if self.report is None:
