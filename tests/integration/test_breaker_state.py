@@ -81,7 +81,7 @@ def relay_opened_by_outage(broker_url: str) -> Iterator[tuple[Relay, OutageProxy
         proxy.close()
 
 
-def test_relay_breaker__broker_back_with_nothing_to_send__probe_closes_it(broker_url):
+def test_relay_breaker__broker_back_with_nothing_to_send__probe_closes_it(broker_url, exchange):
     with relay_opened_by_outage(broker_url) as (relay, proxy):
         proxy.restore()
 
@@ -92,7 +92,8 @@ def test_relay_breaker__broker_back_with_nothing_to_send__probe_closes_it(broker
     assert stored_breaker().state == "closed"
 
 
-def test_relay_breaker__probe_with_nothing_to_send_while_broker_down__stays_open_and_refreshed(broker_url):
+def test_relay_breaker__probe_with_nothing_to_send_while_broker_down__stays_open_and_refreshed(broker_url,
+                                                                                            exchange):
     with relay_opened_by_outage(broker_url) as (relay, _proxy):
         first = BreakerState.objects.get(name="outbox-relay")
 
