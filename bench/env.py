@@ -61,6 +61,9 @@ def setup_django(migrate: bool = False) -> None:
 
     django.setup()
     settings.OUTBOX_EXCHANGE = baselines.EXCHANGE
+    # The baselines declare their exchanges plainly (and they already exist so on shared brokers): no
+    # alternate exchange, or the relay's declaration would be refused (PRECONDITION_FAILED).
+    settings.OUTBOX_UNROUTED = False
     if migrate:
         from django.core.management import call_command
 

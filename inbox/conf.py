@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_HORIZON": 86400.0,
     # Publish "<topic><FAULT_SUFFIX>" through the outbox when a handler raises a business error.
     "FAULTS": True,
+    # ... and when a message is dead after its retries (the fault's "kind" tells which: "business_error" or
+    # "retries_exhausted"). Needs FAULTS (or the handler's faults=True).
+    "FAULT_ON_DEAD": True,
     "FAULT_SUFFIX": ".fault",
     # Bodies larger than this are refused before decoding.
     "MAX_BODY_BYTES": 1024 * 1024,
@@ -69,6 +72,7 @@ class InboxSettings(AppSettings):
     BACKOFF_CAP: float
     RETRY_HORIZON: float
     FAULTS: bool
+    FAULT_ON_DEAD: bool
     FAULT_SUFFIX: str
     MAX_BODY_BYTES: int
     RAW_BODY_LIMIT: int

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections
-from kombu import Connection, Exchange, Queue, binding
+from kombu import Connection, Queue, binding
 from kombu import Consumer as KombuConsumer
 from kombu.message import Message as KombuMessage
 from kombu.transport import pyamqp
@@ -28,6 +28,7 @@ from inbox.exceptions import BrokerRefused, DatabaseUnavailable, InboxError, Rej
 from inbox.frames import guard_frames
 from inbox.processing import Outcome, Processor
 from inbox.registry import Registry, registry
+from outbox import topology
 from outbox.conf import outbox_settings
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class ConsumeStats:
 
 def queues_for(handlers: Registry, queue_name: str, exchange_name: str) -> list[tuple[Queue, bool]]:
     """The queues this service consumes, each with its bindings, and whether it is the ordered one."""
-    exchange = Exchange(exchange_name, "topic", durable=True)
+    exchange = topology.topic_exchange(exchange_name)  # declared as the relay declares it (same arguments)
     result = []
     for ordered, name, arguments in ((False, queue_name, None),
                                      (True, f"{queue_name}.ordered", {"x-single-active-consumer": True})):

@@ -43,9 +43,10 @@ def fault_topic(message: Message, spec: HandlerSpec, suffix: str) -> str:
     return f"{name or FALLBACK}{suffix}"
 
 
-def publish_fault(message: Message, spec: HandlerSpec, error_type: str, error_message: str) -> None:
-    """The producer's failure notification, committed with the failure record (via the outbox)."""
+def publish_fault(message: Message, spec: HandlerSpec, error_type: str, error_message: str, kind: str) -> None:
+    """The producer's failure notification, committed with the failure record (via the outbox).
+    ``kind``: "business_error" (refused at once) or "retries_exhausted" (dead after its retries)."""
     payload = {"message_id": message.id, "topic": message.topic, "payload": message.payload,
-               "handler": spec.name, "error_type": error_type, "error_message": error_message}
+               "handler": spec.name, "kind": kind, "error_type": error_type, "error_message": error_message}
     with caused_by(Cause(message.id, message.correlation_id or message.id, message.traceparent)):
         outbox.publish(fault_topic(message, spec, inbox_settings.FAULT_SUFFIX), payload, key=message.key)

@@ -30,8 +30,8 @@ from inbox.faults import faults_on, publish_fault
 from inbox.message import Message
 from inbox.models import InboxMessage, KeyPosition, Status
 from inbox.registry import HandlerSpec, Registry, registry
-from inbox.retry import next_retry
-from outbox import metrics
+from inbox.retry import max_attempts, next_retry
+from outbox import metrics, tracing
 from outbox.breaker import CircuitBreaker, State
 from outbox.context import Cause, caused_by
 from outbox.routing import model_write_alias
@@ -225,7 +225,7 @@ class Processor:
                   first: bool, breaker: CircuitBreaker | None) -> Outcome:
         probing = breaker is not None and breaker.state is State.HALF_OPEN
         tries = 1 + (_policy_immediate(spec) if first and not probing else 0)
-        for _ in range(tries):
+        for attempt in range(tries):
             row.attempts += 1
             error = self._call(spec, replace(message, attempt=row.attempts))
             if error is None:
@@ -237,19 +237,23 @@ class Processor:
             if spec.is_business_error(error):
                 return self._business_failure(row, message, spec, error, position)
             if breaker is not None:
-                breaker.failure(f"{type(error).__name__}: {error}")
+                breaker.failure(f"{type(error).__name__}: {error}", key=row.message_id)
             _apply_failure(row, describe(error, inbox_settings.TRACEBACK_LIMIT), timezone.now(), "failed")
             if breaker is not None and breaker.state is not State.CLOSED:
+                _log_attempt(spec, row, error, f"circuit open, deferred {breaker.remaining():.1f}s (not charged)")
                 row.attempts -= 1  # an outage is not the message's fault: this attempt is not charged
                 row.history[-1]["event"] = "failed, not charged: circuit open"
                 return self._defer(row, breaker, timezone.now())
-        return self._schedule_retry(row, spec, position)
+            if attempt < tries - 1:
+                _log_attempt(spec, row, error, "immediate retry")
+        assert error is not None  # the loop returns on success: here every try failed
+        return self._schedule_retry(row, spec, position, error)
 
     def _call(self, spec: HandlerSpec, message: Message) -> Exception | None:
         """Run the handler in a savepoint: its writes vanish if it raises, the inbox row stays."""
         cause = Cause(message.id, message.correlation_id or message.id, message.traceparent)
         try:
-            with transaction.atomic(using=self.using), caused_by(cause):
+            with transaction.atomic(using=self.using), caused_by(cause), tracing.processing(spec.name, message):
                 spec.func(message)
         except Exception as exc:  # noqa: BLE001 - any handler error is recorded, retried or dead-lettered
             return exc
@@ -281,28 +285,32 @@ class Processor:
         row.save(using=self.using)
         metrics.inbox_event("dead", spec.name, self.using)
         if faults_on(spec):
-            publish_fault(message, spec, row.error_type, row.error_message)
+            publish_fault(message, spec, row.error_type, row.error_message, "business_error")
         if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
             ordering.release_next(row, now, self.using)
-        logger.warning("%s refused message %s: %s", spec.name, message.id, error,
+        logger.warning("%s refused message %s (attempt %d): %s: %s; dead (business error, not retried)", spec.name,
+                       message.id, row.attempts, type(error).__name__, error, exc_info=error,
                        extra={"action": "inbox_business_error", "message_id": message.id})
         return Outcome.FAULTED
 
-    def _schedule_retry(self, row: InboxMessage, spec: HandlerSpec, position: KeyPosition | None) -> Outcome:
+    def _schedule_retry(self, row: InboxMessage, spec: HandlerSpec, position: KeyPosition | None,
+                        error: Exception) -> Outcome:
         now = timezone.now()
         when = next_retry(spec, row, now)
         if when is None:
             row.status, row.processed_at, row.available_at = Status.DEAD, now, None
             row.save(using=self.using)
             metrics.inbox_event("dead", spec.name, self.using)
+            if faults_on(spec) and inbox_settings.FAULT_ON_DEAD:
+                publish_fault(message_from_row(row), spec, row.error_type, row.error_message, "retries_exhausted")
             if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
                 ordering.release_next(row, now, self.using)
-            logger.error("message %s dead for %s after %d attempts: %s", row.message_id, spec.name, row.attempts,
-                         row.error_message, extra={"action": "inbox_dead", "message_id": row.message_id})
+            _log_attempt(spec, row, error, "dead", level=logging.ERROR, action="inbox_dead")
             return Outcome.DEAD
         row.status, row.available_at = Status.WAITING, when
         row.save(using=self.using)
         metrics.inbox_event("retried", spec.name, self.using)
+        _log_attempt(spec, row, error, f"retrying in {(when - now).total_seconds():.1f}s")
         return Outcome.RETRYING
 
     def _defer(self, row: InboxMessage, breaker: CircuitBreaker, now: datetime) -> Outcome:
@@ -411,6 +419,14 @@ def is_expired(message: Message, spec: HandlerSpec, now: datetime) -> bool:
 def _policy_immediate(spec: HandlerSpec) -> int:
     value = spec.retry.immediate
     return inbox_settings.IMMEDIATE_RETRIES if value is None else value
+
+
+def _log_attempt(spec: HandlerSpec, row: InboxMessage, error: Exception, decision: str, *,
+                 level: int = logging.WARNING, action: str = "inbox_attempt_failed") -> None:
+    """One line per failed attempt, with its traceback and what happens next (as Celery's worker logs it)."""
+    logger.log(level, "%s failed on message %s (attempt %d of %d): %s: %s; %s", spec.name, row.message_id,
+               row.attempts, max_attempts(spec), type(error).__name__, error, decision, exc_info=error,
+               extra={"action": action, "message_id": row.message_id})
 
 
 def _apply_failure(row: InboxMessage, failure: Failure, now: datetime, kind: str) -> None:

@@ -32,6 +32,14 @@ def next_retry(spec: HandlerSpec, row: InboxMessage, now: datetime) -> datetime 
     return when
 
 
+def max_attempts(spec: HandlerSpec) -> int:
+    """Most runs a message gets under ``spec``'s policy: the first, its immediate and its delayed retries
+    (fewer when the retry horizon comes first or a redelivery cuts the immediate retries short)."""
+    policy = spec.retry
+    return 1 + int(_pick(policy.immediate, inbox_settings.IMMEDIATE_RETRIES)) + int(
+        _pick(policy.delayed, inbox_settings.DELAYED_RETRIES))
+
+
 def horizon_seconds(spec: HandlerSpec | None = None) -> float:
     """The longest a message can stay in retries under ``spec``'s policy (the global settings when None):
     the sum of its delayed retries' longest delays, bounded by its retry horizon. For the retention check."""

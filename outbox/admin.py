@@ -138,7 +138,7 @@ class OutboxMessageAdmin(ReadOnlyMessageAdmin):
 class BreakerStateAdmin(ReadOnlyAdmin):
     """Circuit breakers as the relay and the inbox handlers last stored them (read-only)."""
 
-    list_display = ("name", "state", "failures", "changed_at", "short_reason")
+    list_display = ("name", "state", "failures", "changed_at", "updated_at", "short_reason")
     list_filter = ("state",)
     ordering = ("name",)
 

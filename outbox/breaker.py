@@ -4,6 +4,10 @@ closed → (``threshold`` consecutive failures, or a failure ``rate`` over the l
 → open → (cool-down elapsed) → half-open: one probe
 → success closes it, failure opens it again with a doubled cool-down (up to ``cooldown_cap``).
 State changes are logged once each, not once per call.
+
+A failure may name what failed (``key``, e.g. a message id): while closed, a key that failed recently
+(among the last ``max(window, threshold)`` counted failures) counts once, so one poison message retried
+again and again is not taken for an outage; failures of different messages are.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class CircuitBreaker:
         self.cooldown = cooldown
         self.opened_at = 0.0
         self.last_reason = ""
+        self.failed_keys: deque[str] = deque(maxlen=max(window, threshold, 1))  # keys of recent counted failures
         self._clock = clock
         self._on_change = on_change
         self._lock = threading.Lock()
@@ -70,8 +75,14 @@ class CircuitBreaker:
             if self.state is not State.CLOSED:
                 self._move(State.CLOSED)
 
-    def failure(self, reason: str = "") -> None:
+    def failure(self, reason: str = "", key: str | None = None) -> None:
+        """Count a failed call; a repeated ``key`` counts once while closed (see the module's docstring)."""
         with self._lock:
+            if key is not None and self.state is State.CLOSED:
+                if key in self.failed_keys:
+                    self.last_reason = reason
+                    return
+                self.failed_keys.append(key)
             self.failures += 1
             self.recent.append(True)
             self.last_reason = reason

@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     # default max_message_size; 3.x: 128 MiB).
     "MAX_BODY_BYTES": 1024 * 1024,
     "MAX_HEADER_BYTES": 64 * 1024,
+    # Declare the exchange with the alternate exchange "<exchange>.unrouted" (fanout, bound to the durable
+    # queue of that name): unroutable messages are kept there (confirmed, recorded sent), not returned.
+    "UNROUTED": True,
     # Failed publish attempts before a message is marked dead.
     "MAX_ATTEMPTS": 10,
     # Exponential back-off between publish attempts: base * 2**(attempt-1), capped, plus jitter.
@@ -117,6 +120,7 @@ class OutboxSettings(AppSettings):
     MANDATORY: bool
     MAX_BODY_BYTES: int
     MAX_HEADER_BYTES: int
+    UNROUTED: bool
     MAX_ATTEMPTS: int
     BACKOFF_BASE: float
     BACKOFF_CAP: float

@@ -118,6 +118,7 @@ class StatusCollector:
             if status.inbox_installed():
                 inbox = status.inbox_status(self.using)
             breakers = status.breakers(self.using)
+            unrouted = status.unrouted_messages()
         except DatabaseError:
             logger.warning("metrics: could not read the outbox status", exc_info=True,
                            extra={"action": "metrics_status_failed"})
@@ -128,6 +129,9 @@ class StatusCollector:
             yield from _table_gauges("inbox", "waiting", inbox.counts.get("waiting", 0) + inbox.counts.get(
                 "blocked", 0), inbox.oldest_waiting_age, inbox.counts.get("dead", 0), inbox.stuck)
         yield _breaker_gauge(breakers)
+        if unrouted is not None:
+            yield GaugeMetricFamily("outbox_unrouted_messages", "Messages kept in the exchange's unrouted queue "
+                                    "(published when no binding matched them; see OUTBOX_UNROUTED).", value=unrouted)
 
 
 def _table_gauges(app: str, unfinished: str, count: int, oldest: float | None, dead: int, stuck: int
@@ -141,10 +145,10 @@ def _table_gauges(app: str, unfinished: str, count: int, oldest: float | None, d
 
 
 def _breaker_gauge(breakers: list[Any]) -> Any:
-    gauge = GaugeMetricFamily("messaging_breaker_open", "1 while a circuit breaker is open or half open.",
-                              labels=["name"])
+    gauge = GaugeMetricFamily("messaging_breaker_open", "1 while a circuit breaker is open or half open (0 when "
+                              "closed, or when its open state was not refreshed in time: unknown).", labels=["name"])
     for breaker in breakers:
-        gauge.add_metric([breaker.name], 0 if breaker.state == "closed" else 1)
+        gauge.add_metric([breaker.name], 1 if breaker.open else 0)
     return gauge
 
 

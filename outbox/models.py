@@ -245,6 +245,10 @@ class BreakerState(models.Model):
     failures = models.PositiveIntegerField(default=0, help_text="Consecutive failures when it changed.")
     reason = models.TextField(blank=True, default="", help_text="Last failure.")
     changed_at = models.DateTimeField(default=timezone.now, help_text="When the state changed.")
+    updated_at = models.DateTimeField(default=timezone.now, help_text="When its process last stored it.")
+    stale_at = models.DateTimeField(null=True, blank=True, help_text=(
+        "After this an open or half-open state is no longer vouched for (its process would have stored a probe "
+        "by then): shown as unknown. Empty when closed."))
 
     class Meta:
         verbose_name = "circuit breaker"

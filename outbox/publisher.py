@@ -15,7 +15,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 from django.utils import timezone
 
-from outbox import exceptions, metrics, routing, validation, wakeup
+from outbox import exceptions, metrics, routing, tracing, validation, wakeup
 from outbox.conf import outbox_settings
 from outbox.context import Cause, current_cause
 from outbox.models import OutboxKey, OutboxMessage
@@ -77,7 +77,7 @@ def publish_many(messages: Iterable[OutgoingMessage], *, using: str | None = Non
     # Only caller-chosen ids can collide; a savepoint then keeps the caller's transaction usable
     # after the duplicate-id error. Generated UUIDs skip its two extra round trips.
     explicit_ids = any(message.message_id is not None for message in outgoing)
-    with transaction.atomic(using=alias, savepoint=explicit_ids):
+    with tracing.publishing(rows), transaction.atomic(using=alias, savepoint=explicit_ids):
         _assign_sequences(rows, alias)
         _insert(rows, alias)
     wakeup.after_commit(alias)

@@ -18,10 +18,11 @@ import os
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.utils import timezone
 
-from outbox import backoff, metrics
+from outbox import backoff, metrics, tracing
 from outbox.breaker import CircuitBreaker, State
 from outbox.breaker_state import record
 from outbox.claimed import Claimed
@@ -64,6 +65,9 @@ class Relay:
         self.breaker = CircuitBreaker("outbox-relay", threshold=1, cooldown=outbox_settings.BREAKER_RESET,
                                       cooldown_cap=outbox_settings.BREAKER_RESET_CAP,
                                       on_change=lambda breaker: record(breaker, self.using))
+        # The stored state is written on changes; a fresh process starts closed in memory, so its first
+        # successful round stores "closed" over whatever a stopped process left behind ("open").
+        self._vouched = False
 
     @property
     def transport(self) -> Transport:
@@ -144,7 +148,15 @@ class Relay:
             self.batch_size, uuid.uuid4().hex, now, timedelta(seconds=outbox_settings.LEASE_SECONDS),
             outbox_settings.DEAD_BLOCKS_KEY)
         result = RelayResult(claimed=len(messages), keyed=sum(m.key is not None for m in messages))
+        if not messages and self.breaker.state is State.HALF_OPEN:
+            self._probe()
         return result, self._drop_expired(messages, now, result)
+
+    def _probe(self) -> None:
+        """The probe's round had nothing to send: connect (an empty batch) so that the breaker gets its
+        verdict now; without one it would stay half-open, refusing every later round."""
+        self._settle_breaker(self.transport.publish(outbox_settings.EXCHANGE, [], mandatory=outbox_settings.MANDATORY,
+                                                    timeout=outbox_settings.CONFIRM_TIMEOUT))
 
     def _take_off(self, messages: list[Claimed], result: RelayResult) -> _Flight | None:
         """Start publishing a batch and return it in flight; None when it was published (and recorded)
@@ -157,12 +169,15 @@ class Relay:
                 self._publish(messages, result)
             return None
         [(exchange, group)] = groups.items()
-        in_flight = self.transport.start(exchange, _envelopes(group), mandatory=outbox_settings.MANDATORY,
+        envelopes = _envelopes(group)
+        span = tracing.start_batch(exchange, envelopes)
+        in_flight = self.transport.start(exchange, envelopes, mandatory=outbox_settings.MANDATORY,
                                          timeout=outbox_settings.CONFIRM_TIMEOUT)
-        return _Flight(group, result, in_flight)
+        return _Flight(group, result, in_flight, span=span)
 
     def _land(self, flight: _Flight, report: PublishReport) -> RelayResult:
         """Record a collected batch; raises BrokerUnavailable when the broker failed during it."""
+        tracing.end_batch(flight.span, report)
         self._record(flight.messages, report, flight.result)
         self._settle_breaker(report)
         return flight.result
@@ -187,8 +202,11 @@ class Relay:
 
     def _publish(self, messages: list[Claimed], result: RelayResult) -> None:
         for exchange, group in _by_exchange(messages).items():
-            report = self.transport.publish(exchange, _envelopes(group), mandatory=outbox_settings.MANDATORY,
+            envelopes = _envelopes(group)
+            span = tracing.start_batch(exchange, envelopes)
+            report = self.transport.publish(exchange, envelopes, mandatory=outbox_settings.MANDATORY,
                                             timeout=outbox_settings.CONFIRM_TIMEOUT)
+            tracing.end_batch(span, report)
             self._record(group, report, result)
             self._settle_breaker(report)
 
@@ -197,6 +215,9 @@ class Relay:
             self.breaker.failure(report.broker_error)
             raise BrokerUnavailable(report.broker_error)
         self.breaker.success()
+        if not self._vouched:
+            self._vouched = True
+            record(self.breaker, self.using)
 
     def _record(self, messages: list[Claimed], report: PublishReport, result: RelayResult) -> None:
         queryset = OutboxMessage.objects.using(self.using)
@@ -237,6 +258,7 @@ class _Flight:
     result: RelayResult
     in_flight: InFlight
     report: PublishReport | None = None
+    span: Any = None  # the batch's OpenTelemetry span (outbox/tracing.py), None without it
 
     def collect(self) -> PublishReport:
         if self.report is None:

@@ -17,6 +17,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, Max, Min, QuerySet
 from django.utils import timezone
 
+from outbox import topology
 from outbox.conf import outbox_settings
 from outbox.models import BreakerState, OutboxMessage
 
@@ -62,13 +63,22 @@ class DeadGroup:
 
 @dataclass(frozen=True)
 class Breaker:
-    """Last stored state of a circuit breaker (``outbox-relay`` or an inbox handler)."""
+    """Last stored state of a circuit breaker (``outbox-relay`` or an inbox handler). ``stale``: an open or
+    half-open state its process stopped refreshing (see ``outbox/breaker_state.py``): its real state is
+    unknown, ``state`` is only how it was last seen, at ``updated_at``."""
 
     name: str
     state: str
     failures: int
     reason: str
     changed_at: datetime
+    updated_at: datetime | None = None
+    stale: bool = False
+
+    @property
+    def open(self) -> bool:
+        """True while known to be open or half open (False when closed or stale)."""
+        return self.state != "closed" and not self.stale
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,8 @@ class MessagingStatus:
     inbox: InboxStatus | None
     dead_groups: list[DeadGroup] = field(default_factory=list)
     breakers: list[Breaker] = field(default_factory=list)
+    #: Messages kept in the unrouted queue (see ``outbox/topology.py``); None when not asked or unknown.
+    unrouted: int | None = None
 
     @property
     def stuck(self) -> int:
@@ -91,12 +103,20 @@ class MessagingStatus:
         return {**_jsonable(asdict(self)), "stuck_total": self.stuck}
 
 
-def collect(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> MessagingStatus:
-    """Read the status of both apps from database ``using``."""
+def collect(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None, *, unrouted: bool = False) -> MessagingStatus:
+    """Read the status of both apps from database ``using``; with ``unrouted``, ask the broker too
+    (:func:`unrouted_messages`)."""
     now = now or timezone.now()
     inbox = inbox_installed()
     return MessagingStatus(at=now, outbox=outbox_status(using, now), inbox=inbox_status(using, now) if inbox else None,
-                           dead_groups=dead_groups(using) if inbox else [], breakers=breakers(using))
+                           dead_groups=dead_groups(using) if inbox else [], breakers=breakers(using, now),
+                           unrouted=unrouted_messages() if unrouted else None)
+
+
+def unrouted_messages() -> int | None:
+    """Messages waiting in OUTBOX_EXCHANGE's unrouted queue (published when no binding matched them); None
+    when unknown: OUTBOX_UNROUTED off, no such queue yet, not an AMQP broker, or the broker unreachable."""
+    return topology.unrouted_depth(outbox_settings.BROKER_URL or "", outbox_settings.EXCHANGE)
 
 
 def inbox_installed() -> bool:
@@ -145,10 +165,12 @@ def dead_groups(using: str = DEFAULT_DB_ALIAS, limit: int = TOP_GROUPS) -> list[
     return [DeadGroup(**row) for row in rows]
 
 
-def breakers(using: str = DEFAULT_DB_ALIAS) -> list[Breaker]:
+def breakers(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> list[Breaker]:
     """Every stored circuit breaker, by name ([] when none ever changed state)."""
+    now = now or timezone.now()
     rows = BreakerState.objects.using(using).order_by("name")
-    return [Breaker(r.name, r.state, r.failures, r.reason, r.changed_at) for r in rows]
+    return [Breaker(r.name, r.state, r.failures, r.reason, r.changed_at, r.updated_at,
+                    stale=r.stale_at is not None and r.stale_at <= now) for r in rows]
 
 
 def counts_by_status(queryset: QuerySet[Any]) -> dict[str, int]:

@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from amqp.exceptions import FrameSyntaxError
-from kombu import Connection, Exchange, Producer
+from amqp.exceptions import FrameSyntaxError, PreconditionFailed
+from kombu import Connection, Exchange, Producer, Queue
 from kombu.exceptions import ChannelError
 
-from outbox import amqp_properties
+from outbox import amqp_properties, topology
 from outbox.conf import outbox_settings
-from outbox.exceptions import BrokerUnavailable
+from outbox.exceptions import BrokerUnavailable, ConfigurationError
 from outbox.limits import SizeLimits
 from outbox.wire import Envelope
 
@@ -67,21 +67,25 @@ class MemoryTransport:
     def publish(self, exchange: str, envelopes: Sequence[Envelope], *, mandatory: bool = True,
                 timeout: float = 10.0) -> PublishReport:
         channel = self._connection.default_channel
-        target = Exchange(exchange, "topic" if exchange else "direct", durable=True)
+        target = topology.topic_exchange(exchange) if exchange else Exchange(exchange, "direct", durable=True)
         if exchange and exchange not in self._declared:
             target.declare(channel=channel)
             self._declared.add(exchange)
-        producer = Producer(channel, exchange=target)
-        report = PublishReport()
+        report, routed = PublishReport(), Producer(channel, exchange=target)
         limits = SizeLimits.from_settings()
         for envelope in envelopes:
             problem = limits.envelope_problem(envelope)
             if problem is not None:
                 report.rejected[envelope.message_id] = problem
                 continue
-            if mandatory and not _memory_routes(channel, exchange, envelope.routing_key):
-                report.failed[envelope.message_id] = f"unroutable: no queue bound for {envelope.routing_key!r}"
-                continue
+            producer = routed
+            if not _memory_routes(channel, exchange, envelope.routing_key):
+                # kombu's memory broker has no alternate exchanges: do what RabbitMQ does with one.
+                if topology.exchange_arguments(exchange):
+                    producer = Producer(channel, exchange=self._unrouted(channel, exchange))
+                elif mandatory:
+                    report.failed[envelope.message_id] = f"unroutable: no queue bound for {envelope.routing_key!r}"
+                    continue
             properties = {k: v for k, v in envelope.properties.items() if k not in ("content_type",
                                                                                      "content_encoding")}
             producer.publish(envelope.body, routing_key=envelope.routing_key, serializer=None,
@@ -90,6 +94,13 @@ class MemoryTransport:
                              headers=dict(envelope.headers), **properties)
             report.confirmed.append(envelope.message_id)
         return report
+
+    @staticmethod
+    def _unrouted(channel: Any, exchange: str) -> Exchange:
+        name = topology.unrouted_name(exchange)
+        unrouted = Exchange(name, "fanout", durable=True)
+        Queue(name, unrouted, durable=True, auto_delete=False).declare(channel=channel)
+        return unrouted
 
     def close(self) -> None:
         self._connection.release()
@@ -263,7 +274,10 @@ class AmqpTransport:
             self._connect()
         if exchange and exchange not in self._declared:  # "" is AMQP's default exchange: it always exists
             try:
-                self._channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+                topology.declare(self._channel, exchange)
+            except PreconditionFailed as exc:  # not an outage: retrying cannot help, an operator must act
+                self.reset()
+                raise ConfigurationError(topology.mismatch_hint(exchange)) from exc
             except self._error_types as exc:
                 self.reset()
                 raise BrokerUnavailable(f"cannot declare exchange {exchange!r}: {exc!r}") from exc

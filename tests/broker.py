@@ -6,8 +6,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from kombu import Connection, Consumer, Exchange, Queue
+from kombu import Connection, Consumer, Queue
 from kombu.message import Message
+
+from outbox import topology
 
 
 @dataclass
@@ -28,7 +30,7 @@ class BoundQueue:
 
     def __init__(self, url: str, exchange: str, pattern: str = "#") -> None:
         self.connection = Connection(url)
-        self.exchange = Exchange(exchange, "topic", durable=True)
+        self.exchange = topology.topic_exchange(exchange)
         self.queue = Queue(f"test-{uuid.uuid4().hex[:12]}", self.exchange, routing_key=pattern,
                            auto_delete=True, durable=False)
         self.received: list[Received] = []
@@ -65,3 +67,22 @@ class BoundQueue:
             self.consumer.cancel()
         finally:
             self.connection.release()
+
+
+def delete_exchange(url: str, name: str) -> None:
+    """Delete a test's exchange, with its unrouted exchange and queue (see outbox/topology.py)."""
+    with Connection(url) as connection:
+        channel = connection.default_channel
+        channel.exchange_delete(name)
+        channel.exchange_delete(topology.unrouted_name(name))
+        channel.queue_delete(topology.unrouted_name(name))
+
+
+def take_unrouted(url: str, exchange: str) -> list[str]:
+    """Message ids waiting in ``exchange``'s unrouted queue (consumed), in order; on RabbitMQ or ``memory://``."""
+    ids = []
+    with Connection(url) as connection:
+        while (message := connection.default_channel.basic_get(topology.unrouted_name(exchange), no_ack=True)):
+            ids.append(str(message.properties.get("message_id")))
+    return ids
+

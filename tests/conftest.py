@@ -36,10 +36,9 @@ def exchange(broker_url: str) -> Iterator[str]:
     with override_settings(OUTBOX_EXCHANGE=name):
         yield name
     if broker_url.startswith("amqp"):
-        from kombu import Connection
+        from tests.broker import delete_exchange
 
-        with Connection(broker_url) as conn:
-            conn.default_channel.exchange_delete(name)
+        delete_exchange(broker_url, name)
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ from __future__ import annotations
 import queue as stdlib_queue
 import uuid
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Queue
 
+from outbox import topology
 from tests.broker import Received
 
 
@@ -15,7 +16,7 @@ class MemoryBoundQueue:
 
     def __init__(self, exchange: str, pattern: str = "#", url: str = "memory://") -> None:
         self.connection = Connection(url)
-        self.queue = Queue(f"test-{uuid.uuid4().hex[:12]}", Exchange(exchange, "topic", durable=True),
+        self.queue = Queue(f"test-{uuid.uuid4().hex[:12]}", topology.topic_exchange(exchange),
                            routing_key=pattern)
         self.simple = self.connection.SimpleQueue(self.queue)  # declares the exchange, the queue and the binding
         self.received: list[Received] = []

@@ -111,6 +111,7 @@ def test_published__rolled_back__not_counted(topic):
 
 def test_relay__dead_and_expired__counted_by_topic(exchange, topic, settings):
     settings.OUTBOX_MAX_ATTEMPTS = 1
+    settings.OUTBOX_UNROUTED = False  # no alternate exchange: an unroutable message is returned
     outbox.publish(topic, {"n": 1})  # nothing is bound: unroutable, dead at its first and last attempt
     outbox.publish(topic, {"n": 2}, expires_in=0)
     Relay().drain()

@@ -134,12 +134,13 @@ def test_status_command__text__every_section(busy):
 @pytest.mark.django_db
 def test_status_command__json__one_document_of_this_shape(busy):
     document = json.loads(run("--json"))
-    assert set(document) == {"at", "outbox", "inbox", "dead_groups", "breakers", "stuck_total"}
+    assert set(document) == {"at", "outbox", "inbox", "dead_groups", "breakers", "unrouted", "stuck_total"}
     assert set(document["outbox"]) == {"counts", "oldest_pending_age", "dead_last_hour", "stuck"}
     assert set(document["inbox"]) == {"counts", "oldest_waiting_age", "dead_last_hour", "stuck", "releasable"}
     assert set(document["dead_groups"][0]) == {"error_group", "count", "first_seen", "last_seen", "error_type",
                                                "handler"}
-    assert set(document["breakers"][0]) == {"name", "state", "failures", "reason", "changed_at"}
+    assert set(document["breakers"][0]) == {"name", "state", "failures", "reason", "changed_at", "updated_at",
+                                            "stale"}
     assert document["stuck_total"] == 3 and document["outbox"]["counts"]["pending"] == 3
     assert timezone.datetime.fromisoformat(document["at"]).tzinfo is not None
 

@@ -62,8 +62,8 @@ def test_publish__committed__exactly_one_broker_message_with_same_id_body_header
     assert message.status == Status.SENT and message.sent_at is not None
 
 
-def test_relay__unroutable__stays_pending_with_attempt_charged(exchange):
-    with override_settings(OUTBOX_BACKOFF_BASE=60.0):
+def test_relay__unroutable_without_unrouted_queue__stays_pending_with_attempt_charged(exchange):
+    with override_settings(OUTBOX_BACKOFF_BASE=60.0, OUTBOX_UNROUTED=False):
         message = outbox.publish("nobody.listens", {"x": 1})
         result = Relay().drain()
     assert result.sent == 0 and result.retried == 1
@@ -75,8 +75,9 @@ def test_relay__unroutable__stays_pending_with_attempt_charged(exchange):
 
 
 def test_relay__poison_message__dead_after_max_attempts_and_other_keys_flow_on(bound_queue):
-    queue = bound_queue("good.*")
-    with override_settings(OUTBOX_MAX_ATTEMPTS=3, OUTBOX_BACKOFF_BASE=0.001, OUTBOX_BACKOFF_CAP=0.001):
+    with override_settings(OUTBOX_MAX_ATTEMPTS=3, OUTBOX_BACKOFF_BASE=0.001, OUTBOX_BACKOFF_CAP=0.001,
+                           OUTBOX_UNROUTED=False):  # no alternate exchange: the broker returns it, every time
+        queue = bound_queue("good.*")
         poison = outbox.publish("unroutable.topic", {"x": 1}, key="k1")
         goods = [outbox.publish("good.event", {"n": n}, key=f"k{n}") for n in range(2, 6)]
         relay = Relay()

@@ -19,7 +19,7 @@ from django.utils import timezone
 from outbox.models import OutboxMessage
 from outbox.transport import AmqpTransport, MemoryTransport, Transport
 from outbox.wire import Envelope, envelope_for
-from tests.broker import BoundQueue, Received
+from tests.broker import BoundQueue, Received, delete_exchange, take_unrouted
 from tests.memory_broker import MemoryBoundQueue
 
 pytestmark = [pytest.mark.integration]
@@ -42,6 +42,7 @@ class Broker:
     transport: Transport
     exchange: str
     bind: Callable[[str], Reader]
+    url: str = "memory://"
 
 
 def envelope(topic: str, n: int, **headers: object) -> Envelope:
@@ -64,7 +65,7 @@ def amqp_broker(exchange: str, readers: list[Reader]) -> Broker:
         readers.append(BoundQueue(url, exchange, pattern))
         return readers[-1]
 
-    return Broker(AmqpTransport(url, window=WINDOW), exchange, bind)
+    return Broker(AmqpTransport(url, window=WINDOW), exchange, bind, url)
 
 
 def memory_broker(exchange: str, readers: list[Reader]) -> Broker:
@@ -86,10 +87,8 @@ def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
     made.transport.close()
     if request.param is amqp_broker:
         from django.conf import settings
-        from kombu import Connection
 
-        with Connection(str(settings.OUTBOX_BROKER_URL)) as conn:
-            conn.default_channel.exchange_delete(exchange)
+        delete_exchange(str(settings.OUTBOX_BROKER_URL), exchange)
 
 
 class TestTransportContract:
@@ -108,7 +107,8 @@ class TestTransportContract:
         assert received[0].headers["sequence"] == 1
         assert received[0].headers["cloudEvents:id"] == batch[0].message_id
 
-    def test_publish__no_queue_bound_with_mandatory__failed_unroutable(self, broker):
+    def test_publish__no_queue_bound_with_mandatory__failed_unroutable(self, broker, settings):
+        settings.OUTBOX_UNROUTED = False  # no alternate exchange: the broker returns it
         queue = broker.bind("orders.*")
         lost = envelope("nobody.listens", 1)
         report = broker.transport.publish(broker.exchange, [lost], mandatory=True)
@@ -124,7 +124,17 @@ class TestTransportContract:
         assert report.confirmed == [lost.message_id]
         assert report.failed == {}
 
-    def test_publish__mixed_batch__verdict_per_message_and_only_routed_delivered(self, broker):
+    def test_publish__no_queue_bound_with_unrouted_queue__confirmed_and_kept_there(self, broker):
+        queue = broker.bind("orders.*")
+        batch = [envelope("orders.placed", 1), envelope("nobody.listens", 2), envelope("other.topic", 3)]
+        report = broker.transport.publish(broker.exchange, batch, mandatory=True)
+        assert report.confirmed == ids(batch) and (report.failed, report.unknown) == ({}, [])
+        assert [r.message_id for r in queue.take(1)] == ids(batch[:1])
+        assert take_unrouted(broker.url, broker.exchange) == ids(batch[1:])
+        assert queue.settle(0.2) == queue.received
+
+    def test_publish__mixed_batch__verdict_per_message_and_only_routed_delivered(self, broker, settings):
+        settings.OUTBOX_UNROUTED = False  # no alternate exchange: the broker returns the unroutable ones
         queue = broker.bind("orders.*")
         batch = [envelope("orders.placed", 1), envelope("nobody.listens", 2), envelope("orders.paid", 3),
                  envelope("other.topic", 4), envelope("orders.shipped", 5)]

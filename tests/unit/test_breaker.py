@@ -133,3 +133,40 @@ def test_breaker__success_while_closed__no_state_change_reported(make_breaker):
     breaker.success()
     breaker.success()
     assert changes == []
+
+
+def test_breaker__one_key_failing_again_and_again__counts_once_and_stays_closed(make_breaker):
+    breaker, changes = make_breaker(threshold=3, window=4, rate=0.5)
+    for _ in range(10):
+        breaker.failure("ValueError: poison", key="m-1")
+    assert breaker.state is State.CLOSED and breaker.failures == 1 and changes == []
+    assert breaker.last_reason == "ValueError: poison"
+
+
+def test_breaker__different_keys_failing__open_at_threshold(make_breaker):
+    breaker, changes = make_breaker(threshold=3)
+    for key in ("m-1", "m-1", "m-2", "m-2", "m-3"):
+        breaker.failure("ConnectionError", key=key)
+    assert breaker.state is State.OPEN and breaker.failures == 3 and changes == [State.OPEN]
+
+
+def test_breaker__repeated_key_between_successes__counted_once_in_failure_rate(make_breaker):
+    breaker, _ = make_breaker(threshold=100, window=4, rate=0.5)
+    for _ in range(3):
+        breaker.failure("poison", key="m-1")
+        breaker.success()
+        breaker.success()
+    assert breaker.state is State.CLOSED
+    breaker.failure("outage", key="m-2")
+    breaker.failure("outage", key="m-3")
+    assert breaker.state is State.OPEN
+
+
+def test_breaker__half_open_probe_fails_with_known_key__opens_again(make_breaker, clock):
+    breaker, changes = make_breaker(threshold=2)
+    breaker.failure("x", key="m-1")
+    breaker.failure("x", key="m-2")
+    clock.advance(1.0)
+    assert breaker.allow() and breaker.state is State.HALF_OPEN
+    breaker.failure("x", key="m-1")
+    assert changes == [State.OPEN, State.HALF_OPEN, State.OPEN] and breaker.cooldown == 2.0

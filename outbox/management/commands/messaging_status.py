@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from outbox import status
+from outbox import status, topology
 from outbox.conf import outbox_settings
 
 STUCK_EXIT = 2
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--database", default="default", help="Database alias.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = status.collect(using=options["database"])
+        report = status.collect(using=options["database"], unrouted=True)
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2, sort_keys=True))
         else:
@@ -41,6 +41,10 @@ def _text(report: status.MessagingStatus) -> list[str]:
     lines = [f"outbox: {_counts(out.counts)}",
              f"  oldest pending: {_age(out.oldest_pending_age)}; dead in the last hour: {out.dead_last_hour}; "
              f"stuck: {out.stuck} (pending over {outbox_settings.STUCK_AFTER:g}s or lease expired)"]
+    if report.unrouted is not None:
+        lines.append(f"  unrouted: {report.unrouted} message(s) kept in queue "
+                     f"{topology.unrouted_name(outbox_settings.EXCHANGE)!r} (no binding matched them when "
+                     f"published; docs/operations.md says how to replay them)")
     if report.inbox is not None:
         lines += [f"inbox: {_counts(report.inbox.counts)}",
                   f"  oldest waiting: {_age(report.inbox.oldest_waiting_age)}; dead in the last hour: "
@@ -61,6 +65,9 @@ def _group(group: status.DeadGroup) -> str:
 
 def _breaker(breaker: status.Breaker) -> str:
     reason = f" - {breaker.reason[:100]}" if breaker.reason else ""
+    if breaker.stale:
+        return (f"  {breaker.name}: unknown (last seen {breaker.state} at {_when(breaker.updated_at)}, not refreshed "
+                f"since: its process stopped or went idle){reason}")
     return f"  {breaker.name}: {breaker.state} ({breaker.failures} failures) since {_when(breaker.changed_at)}{reason}"
 
 

@@ -1,0 +1,72 @@
+"""How the topic exchange is declared, by everyone who declares it: the relay's transports, the inbox's
+consumer, tests. RabbitMQ refuses a redeclaration with other arguments, so they must all agree.
+
+With ``OUTBOX_UNROUTED`` (the default) the exchange gets an alternate exchange, ``<exchange>.unrouted``
+(fanout), bound to the durable queue of the same name: a message that no queue's binding matches (an
+event published before its first subscriber exists, a fault nobody listens for) is kept there, where an
+operator can see and replay it (docs/operations.md), instead of being returned to the relay, retried
+and dead, blocking its key. The broker confirms it like any routed message, so the relay records it
+sent; the queue's depth (:func:`unrouted_depth`) is the count of such messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Connection, Exchange
+
+from outbox.conf import outbox_settings
+
+SUFFIX = ".unrouted"
+
+
+def unrouted_name(exchange: str) -> str:
+    """Name of the alternate exchange of ``exchange``, and of its queue."""
+    return f"{exchange}{SUFFIX}"
+
+
+def exchange_arguments(exchange: str) -> dict[str, Any]:
+    """Declare arguments of a topic exchange: its alternate exchange when OUTBOX_UNROUTED, else none."""
+    return {"alternate-exchange": unrouted_name(exchange)} if exchange and outbox_settings.UNROUTED else {}
+
+
+def topic_exchange(name: str) -> Exchange:
+    """The kombu ``Exchange`` for ``name``, declared as the relay declares it."""
+    return Exchange(name, "topic", durable=True, arguments=exchange_arguments(name))
+
+
+def declare(channel: Any, exchange: str) -> None:
+    """Declare ``exchange`` on a py-amqp channel, its unrouted exchange and queue first (so that nothing
+    routed there in between is dropped). Raises the channel's error (PreconditionFailed when the exchange
+    exists with other arguments: see :func:`mismatch_hint`)."""
+    if exchange_arguments(exchange):
+        unrouted = unrouted_name(exchange)
+        channel.exchange_declare(unrouted, "fanout", durable=True, auto_delete=False)
+        channel.queue_declare(unrouted, durable=True, auto_delete=False)
+        channel.queue_bind(unrouted, unrouted, "")
+    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False,
+                             arguments=exchange_arguments(exchange))
+
+
+def mismatch_hint(exchange: str) -> str:
+    """What to do when ``exchange`` already exists declared otherwise (by an older version, or by hand)."""
+    if outbox_settings.UNROUTED:
+        return (f"exchange {exchange!r} exists without the alternate exchange {unrouted_name(exchange)!r} "
+                f"(declared before OUTBOX_UNROUTED, or by hand): delete it so that it is re-created "
+                f"(rabbitmqadmin delete exchange name={exchange}; its bindings are re-declared by the consumers "
+                f"when they restart), or set OUTBOX_UNROUTED = False to keep it as it is")
+    return (f"exchange {exchange!r} exists with other arguments (an alternate exchange?): set OUTBOX_UNROUTED "
+            f"= True, or delete it so that it is re-created")
+
+
+def unrouted_depth(url: str, exchange: str) -> int | None:
+    """Messages waiting in ``exchange``'s unrouted queue; None when there is none (OUTBOX_UNROUTED off, or
+    nothing declared it yet) or the broker cannot be asked (a passive declare, nothing is created)."""
+    if not exchange_arguments(exchange) or not url.startswith(("amqp", "pyamqp")):
+        return None
+    try:
+        with Connection(url, connect_timeout=2) as connection:
+            channel: Any = connection.default_channel
+            return int(channel.queue_declare(unrouted_name(exchange), passive=True).message_count)
+    except Exception:  # noqa: BLE001 - advisory: a missing queue or an unreachable broker means "unknown"
+        return None
