@@ -45,9 +45,12 @@ class ConsumeStats:
         self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + 1
 
 
-def queues_for(handlers: Registry, queue_name: str, exchange_name: str) -> list[tuple[Queue, bool]]:
-    """The queues this service consumes, each with its bindings, and whether it is the ordered one."""
-    exchange = topology.topic_exchange(exchange_name)  # declared as the relay declares it (same arguments)
+def queues_for(handlers: Registry, queue_name: str, exchange_name: str, *,
+               exchange_declared: bool = False) -> list[tuple[Queue, bool]]:
+    """The queues this service consumes, each with its bindings, and whether it is the ordered one.
+    ``exchange_declared``: the exchange was declared already (:func:`outbox.topology.declare`)."""
+    # Declared as the relay declares it (same arguments), unless it was already.
+    exchange = topology.topic_exchange(exchange_name, declared=exchange_declared)
     result = []
     for ordered, name, arguments in ((False, queue_name, None),
                                      (True, f"{queue_name}.ordered", {"x-single-active-consumer": True})):
@@ -116,9 +119,11 @@ class InboxConsumer:
             keep_bodies_as_sent(channel)
             guard_frames(channel)
             channel.basic_qos(0, self.prefetch, False)
+            exchange = outbox_settings.EXCHANGE
+            topology.declare(connection.channel, channel, exchange)  # keeps working on an exchange of old
             consumers = [KombuConsumer(channel, queues=[q], on_message=self._handler(ordered), no_ack=False,
                                        auto_declare=True) for q, ordered in
-                         queues_for(self.registry, self.queue_name, outbox_settings.EXCHANGE)]
+                         queues_for(self.registry, self.queue_name, exchange, exchange_declared=True)]
             for consumer in consumers:
                 consumer.consume()
             self._consuming = True

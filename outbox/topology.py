@@ -11,13 +11,18 @@ sent; the queue's depth (:func:`unrouted_depth`) is the count of such messages.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
+from amqp.exceptions import PreconditionFailed
 from kombu import Connection, Exchange
 
 from outbox.conf import outbox_settings
 
 SUFFIX = ".unrouted"
+
+logger = logging.getLogger(__name__)
 
 
 def unrouted_name(exchange: str) -> str:
@@ -30,29 +35,53 @@ def exchange_arguments(exchange: str) -> dict[str, Any]:
     return {"alternate-exchange": unrouted_name(exchange)} if exchange and outbox_settings.UNROUTED else {}
 
 
-def topic_exchange(name: str) -> Exchange:
-    """The kombu ``Exchange`` for ``name``, declared as the relay declares it."""
-    return Exchange(name, "topic", durable=True, arguments=exchange_arguments(name))
+def topic_exchange(name: str, *, declared: bool = False) -> Exchange:
+    """The kombu ``Exchange`` for ``name``, declared as the relay declares it; ``declared``: already
+    declared (by :func:`declare`), so kombu only binds to it."""
+    return Exchange(name, "topic", durable=True, arguments=exchange_arguments(name), no_declare=declared)
 
 
-def declare(channel: Any, exchange: str) -> None:
-    """Declare ``exchange`` on a py-amqp channel, its unrouted exchange and queue first (so that nothing
-    routed there in between is dropped). Raises the channel's error (PreconditionFailed when the exchange
-    exists with other arguments: see :func:`mismatch_hint`)."""
-    if exchange_arguments(exchange):
+def declare(open_channel: Callable[[], Any], channel: Any, exchange: str) -> bool:
+    """Declare ``exchange`` on a py-amqp ``channel``, its unrouted exchange and queue first (so that nothing
+    routed there in between is dropped); returns False when the exchange already exists without them.
+
+    RabbitMQ refuses to redeclare an exchange with other arguments and closes the channel that asked, so the
+    topic exchange is declared on a channel of its own (``open_channel()``): an exchange declared by an older
+    version keeps working as it is, unroutable messages are returned to the relay as before, and the fix
+    (:func:`mismatch_hint`) is logged at ERROR, once per exchange and process, instead of halting the relay
+    or the consumer of a running system on upgrade. Raises the channel's other errors (broker down).
+    """
+    arguments = exchange_arguments(exchange)
+    if arguments:
         unrouted = unrouted_name(exchange)
         channel.exchange_declare(unrouted, "fanout", durable=True, auto_delete=False)
         channel.queue_declare(unrouted, durable=True, auto_delete=False)
         channel.queue_bind(unrouted, unrouted, "")
-    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False,
-                             arguments=exchange_arguments(exchange))
+    own = open_channel()
+    try:
+        own.exchange_declare(exchange, "topic", durable=True, auto_delete=False, arguments=arguments)
+    except PreconditionFailed as exc:
+        _log_mismatch(exchange, exc)
+        return False
+    own.close()
+    return True
+
+
+_mismatches_logged: set[str] = set()
+
+
+def _log_mismatch(exchange: str, exc: Exception) -> None:
+    if exchange not in _mismatches_logged:
+        _mismatches_logged.add(exchange)
+        logger.error("%s", mismatch_hint(exchange), exc_info=exc, extra={"action": "exchange_without_unrouted"})
 
 
 def mismatch_hint(exchange: str) -> str:
     """What to do when ``exchange`` already exists declared otherwise (by an older version, or by hand)."""
     if outbox_settings.UNROUTED:
         return (f"exchange {exchange!r} exists without the alternate exchange {unrouted_name(exchange)!r} "
-                f"(declared before OUTBOX_UNROUTED, or by hand): delete it so that it is re-created "
+                f"(declared before OUTBOX_UNROUTED, or by hand), so unroutable messages are returned and retried "
+                f"as before instead of kept: delete it so that it is re-created "
                 f"(rabbitmqadmin delete exchange name={exchange}; its bindings are re-declared by the consumers "
                 f"when they restart), or set OUTBOX_UNROUTED = False to keep it as it is")
     return (f"exchange {exchange!r} exists with other arguments (an alternate exchange?): set OUTBOX_UNROUTED "

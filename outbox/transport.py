@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from amqp.exceptions import FrameSyntaxError, PreconditionFailed
+from amqp.exceptions import FrameSyntaxError
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.exceptions import ChannelError
 
 from outbox import amqp_properties, topology
 from outbox.conf import outbox_settings
-from outbox.exceptions import BrokerUnavailable, ConfigurationError
+from outbox.exceptions import BrokerUnavailable
 from outbox.limits import SizeLimits
 from outbox.wire import Envelope
 
@@ -273,11 +273,9 @@ class AmqpTransport:
         if self._channel is None:
             self._connect()
         if exchange and exchange not in self._declared:  # "" is AMQP's default exchange: it always exists
+            assert self._connection is not None
             try:
-                topology.declare(self._channel, exchange)
-            except PreconditionFailed as exc:  # not an outage: retrying cannot help, an operator must act
-                self.reset()
-                raise ConfigurationError(topology.mismatch_hint(exchange)) from exc
+                topology.declare(self._connection.channel, self._channel, exchange)
             except self._error_types as exc:
                 self.reset()
                 raise BrokerUnavailable(f"cannot declare exchange {exchange!r}: {exc!r}") from exc

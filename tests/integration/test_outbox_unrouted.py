@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.db import transaction
 
 import outbox
@@ -43,17 +43,35 @@ def test_relay__no_subscriber_yet__kept_in_unrouted_queue_recorded_sent_key_not_
     assert take_unrouted(broker_url, exchange) == [str(early.id)]
 
 
-def test_relay__exchange_declared_before_without_alternate__clear_configuration_error(broker_url, exchange):
+def test_relay_and_consumer__exchange_declared_before_without_alternate__keep_working_and_log_the_fix(
+        broker_url, exchange, inbox_queue, caplog):
+    # An upgrade: the exchange exists from an older version, without the alternate exchange, and RabbitMQ refuses
+    # to redeclare it with one. Halting the relay or the consumer there would stop production on upgrade: both go
+    # on (unroutable messages are returned and retried, as before) and say, at ERROR, how to finish the upgrade.
     from kombu import Connection
+
+    from inbox.consumer import InboxConsumer
+    from inbox.registry import HandlerSpec, Registry
+    from tests.testapp.models import Effect
 
     with Connection(broker_url) as connection:
         connection.default_channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
-    outbox.publish("orders.placed", {"order": 1})
+    handlers = Registry()
+    handlers.register(HandlerSpec("legacy.record", lambda m: Effect.objects.create(handler="legacy", message_id=m.id),
+                                  ("orders.placed",)))
+    InboxConsumer(url=broker_url, handlers=handlers).run(once=True, idle_timeout=0.2)  # declares and binds
+    routed = outbox.publish("orders.placed", {"order": 1})
+    unroutable = outbox.publish("invoices.issued", {"invoice": 1})
 
-    with pytest.raises(CommandError, match=f"exchange '{exchange}' exists without the alternate exchange"):
+    with caplog.at_level("ERROR"):
         call_command("outbox_relay", "--once", stdout=io.StringIO())
+        InboxConsumer(url=broker_url, handlers=handlers).run(once=True, idle_timeout=0.2)
 
-    assert OutboxMessage.objects.get().attempts == 0  # nothing charged: the message waits for the operator
+    assert OutboxMessage.objects.get(pk=routed.pk).status == Status.SENT
+    assert OutboxMessage.objects.get(pk=unroutable.pk).status == Status.PENDING  # returned: retried, as before
+    assert list(Effect.objects.values_list("message_id", flat=True)) == [str(routed.id)]
+    hints = [r for r in caplog.records if getattr(r, "action", "") == "exchange_without_unrouted"]
+    assert hints and f"exchange '{exchange}' exists without the alternate exchange" in hints[0].getMessage()
 
 
 def test_status__unrouted_off__no_unrouted_count(settings, exchange):
