@@ -16,10 +16,9 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db import DEFAULT_DB_ALIAS
-from django.utils import timezone
 
 from outbox import backoff, metrics
 from outbox.breaker import CircuitBreaker, State
@@ -138,12 +137,11 @@ class Relay:
         if not self.breaker.allow():
             raise BrokerUnavailable(f"broker unavailable, next try in {self.breaker.remaining():.1f}s: "
                                     f"{self.breaker.last_reason}")
-        now = timezone.now()
         messages = OutboxMessage.objects.using(self.using).claim(
-            self.batch_size, uuid.uuid4().hex, now, timedelta(seconds=outbox_settings.LEASE_SECONDS),
+            self.batch_size, uuid.uuid4().hex, timedelta(seconds=outbox_settings.LEASE_SECONDS),
             outbox_settings.DEAD_BLOCKS_KEY)
         result = RelayResult(claimed=len(messages), keyed=sum(m.key is not None for m in messages))
-        return result, self._drop_expired(messages, now, result)
+        return result, self._drop_expired(messages, result)
 
     def _take_off(self, messages: list[Claimed], result: RelayResult) -> _Flight | None:
         """Start publishing a batch and return it in flight; None when it was published (and recorded)
@@ -175,10 +173,12 @@ class Relay:
         if self._transport is not None:
             self._transport.close()
 
-    def _drop_expired(self, messages: list[Claimed], now: datetime, result: RelayResult) -> list[Claimed]:
-        expired = {m.id for m in messages if m.expires_at is not None and m.expires_at <= now}
+    def _drop_expired(self, messages: list[Claimed], result: RelayResult) -> list[Claimed]:
+        """Mark the messages past their expiry (on the database's clock) expired; returns the others."""
+        perishable = [m.id for m in messages if m.expires_at is not None]
+        expired = set(OutboxMessage.objects.using(self.using).expire(perishable)) if perishable else set()
         if expired:
-            result.expired = OutboxMessage.objects.using(self.using).mark_expired(list(expired))
+            result.expired = len(expired)
             metrics.outbox_event("expired", (m.topic for m in messages if m.id in expired))
             logger.info("%d outbox message(s) expired before they could be sent", len(expired),
                         extra={"action": "outbox_expired"})
@@ -200,13 +200,12 @@ class Relay:
     def _record(self, messages: list[Claimed], report: PublishReport, result: RelayResult) -> None:
         queryset = OutboxMessage.objects.using(self.using)
         by_id = {str(m.id): m for m in messages}
-        now = timezone.now()
         # += : a batch for several exchanges is recorded group by group into one result.
-        result.sent += queryset.mark_sent([by_id[i].id for i in report.confirmed], now) if report.confirmed else 0
+        result.sent += queryset.mark_sent([by_id[i].id for i in report.confirmed]) if report.confirmed else 0
         metrics.outbox_event("relayed", (by_id[i].topic for i in report.confirmed))
         if report.unknown:
             result.released += queryset.release([by_id[i].id for i in report.unknown])
-        failures = [_charge_attempt(by_id[i], error, now) for i, error in report.failed.items()]
+        failures = [_charge_attempt(by_id[i], error) for i, error in report.failed.items()]
         if failures:
             queryset.record_failures(failures)
         dead = sum(f.status == Status.DEAD for f in failures)
@@ -255,14 +254,14 @@ def _by_exchange(messages: list[Claimed]) -> dict[str, list[Claimed]]:
     return groups
 
 
-def _charge_attempt(message: Claimed, error: str, now: datetime) -> Failure:
+def _charge_attempt(message: Claimed, error: str) -> Failure:
     """One failed attempt: back off exponentially with jitter, or go dead after the last attempt."""
     attempts = message.attempts + 1
     if attempts >= outbox_settings.MAX_ATTEMPTS:
-        return Failure(message.id, message.topic, attempts, error, Status.DEAD, message.available_at)
+        return Failure(message.id, message.topic, attempts, error, Status.DEAD, None)
     wait = backoff.delay(backoff.Strategy.EXPONENTIAL_JITTER, attempts, outbox_settings.BACKOFF_BASE,
                          outbox_settings.BACKOFF_CAP)
-    return Failure(message.id, message.topic, attempts, error, Status.PENDING, now + timedelta(seconds=wait))
+    return Failure(message.id, message.topic, attempts, error, Status.PENDING, timedelta(seconds=wait))
 
 
 _default: tuple[int, Relay] | None = None
