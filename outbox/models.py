@@ -100,6 +100,12 @@ class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
                 rows = [claimed.Claimed.from_row(row) for row in cursor.fetchall()]
         return sorted(rows, key=lambda message: (message.available_at, message.created_at))
 
+    def leased_to(self, owner: str) -> OutboxMessageQuerySet:
+        """Messages leased to ``owner``: the relay's writes go through this (fencing), so a relay whose lease
+        ran out and was taken over cannot record a result over the new owner's (mark dead what it
+        delivered, or clear its lease). An expired lease nobody took yet still counts as its owner's."""
+        return self.filter(lease_owner=owner)
+
     def release(self, ids: list[uuid.UUID]) -> int:
         """Give claimed messages back without spending an attempt; returns how many."""
         return self.filter(id__in=ids, status=Status.PENDING).update(lease_until=None, lease_owner="")
@@ -112,16 +118,19 @@ class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
                 status=Status.SENT, sent_at=Now() if now is None else now, lease_until=None, lease_owner="",
                 last_error="")
 
-    def record_failures(self, failures: list[Failure]) -> None:
-        """Record failed publish attempts (back-off or dead) and end their leases; one UPDATE per message
-        (failures are rare: a nack, an unroutable message, a missing confirm). The back-off runs from
-        the database's clock."""
+    def record_failures(self, failures: list[Failure]) -> list[Failure]:
+        """Record failed publish attempts (back-off or dead) and end their leases; returns the failures
+        recorded (those of pending messages in this queryset). One UPDATE per message (failures are rare:
+        a nack, an unroutable message, a missing confirm). The back-off runs from the database's clock."""
+        recorded = []
         with transaction.atomic(using=self.db):
             for failure in failures:
                 retry_at = {} if failure.wait is None else {"available_at": _from_now(failure.wait)}
-                self.filter(id=failure.id, status=Status.PENDING).update(
-                    status=failure.status, attempts=failure.attempts, last_error=failure.error, lease_until=None,
-                    lease_owner="", **retry_at)
+                if self.filter(id=failure.id, status=Status.PENDING).update(
+                        status=failure.status, attempts=failure.attempts, last_error=failure.error,
+                        lease_until=None, lease_owner="", **retry_at):
+                    recorded.append(failure)
+        return recorded
 
     def mark_expired(self, ids: list[uuid.UUID]) -> int:
         return self.filter(id__in=ids, status=Status.PENDING).update(

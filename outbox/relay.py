@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import uuid
 from dataclasses import dataclass, fields
 from datetime import timedelta
@@ -26,7 +27,7 @@ from outbox.breaker_state import record
 from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, ConfigurationError
-from outbox.models import Failure, OutboxMessage, Status
+from outbox.models import Failure, OutboxMessage, OutboxMessageQuerySet, Status
 from outbox.transport import AmqpTransport, InFlight, PublishReport, Transport, transport_for_url
 from outbox.wire import Envelope, envelope_for
 
@@ -44,6 +45,8 @@ class RelayResult:
     dead: int = 0
     expired: int = 0
     released: int = 0
+    #: Results not recorded because this relay's lease on the message had been taken over meanwhile.
+    lost: int = 0
 
     def __iadd__(self, other: RelayResult) -> RelayResult:
         for f in fields(self):
@@ -59,6 +62,8 @@ class Relay:
         self.using = using
         self.batch_size = batch_size or outbox_settings.BATCH_SIZE
         self._transport = transport
+        #: Lease token of this relay (``lease_owner``); every result it records is fenced by it.
+        self.owner = _lease_token()
         self.breaker = CircuitBreaker("outbox-relay", threshold=1, cooldown=outbox_settings.BREAKER_RESET,
                                       cooldown_cap=outbox_settings.BREAKER_RESET_CAP,
                                       on_change=lambda breaker: record(breaker, using))
@@ -138,7 +143,7 @@ class Relay:
             raise BrokerUnavailable(f"broker unavailable, next try in {self.breaker.remaining():.1f}s: "
                                     f"{self.breaker.last_reason}")
         messages = OutboxMessage.objects.using(self.using).claim(
-            self.batch_size, uuid.uuid4().hex, timedelta(seconds=outbox_settings.LEASE_SECONDS),
+            self.batch_size, self.owner, timedelta(seconds=outbox_settings.LEASE_SECONDS),
             outbox_settings.DEAD_BLOCKS_KEY)
         result = RelayResult(claimed=len(messages), keyed=sum(m.key is not None for m in messages))
         return result, self._drop_expired(messages, result)
@@ -167,7 +172,22 @@ class Relay:
     def _release(self, messages: list[Claimed], result: RelayResult) -> None:
         """Give back a claimed batch that will not be sent now (the broker just failed): no attempt spent."""
         if messages:
-            result.released += OutboxMessage.objects.using(self.using).release([m.id for m in messages])
+            released = self._mine().release([m.id for m in messages])
+            result.released += released
+            self._count_lost("released", len(messages), released, result)
+
+    def _mine(self) -> OutboxMessageQuerySet:
+        """The messages this relay holds the lease of: the only ones whose results it may record."""
+        return OutboxMessage.objects.using(self.using).leased_to(self.owner)
+
+    @staticmethod
+    def _count_lost(outcome: str, asked: int, recorded: int, result: RelayResult) -> None:
+        """Count and log results that were not recorded because another relay took the messages over."""
+        if asked > recorded:
+            result.lost += asked - recorded
+            logger.info("%d outbox message(s) not recorded as %s: this relay's lease ran out and another relay "
+                        "(or an operator) took them over", asked - recorded, outcome,
+                        extra={"action": "outbox_lease_lost"})
 
     def close(self) -> None:
         if self._transport is not None:
@@ -176,7 +196,7 @@ class Relay:
     def _drop_expired(self, messages: list[Claimed], result: RelayResult) -> list[Claimed]:
         """Mark the messages past their expiry (on the database's clock) expired; returns the others."""
         perishable = [m.id for m in messages if m.expires_at is not None]
-        expired = set(OutboxMessage.objects.using(self.using).expire(perishable)) if perishable else set()
+        expired = set(self._mine().expire(perishable)) if perishable else set()
         if expired:
             result.expired = len(expired)
             metrics.outbox_event("expired", (m.topic for m in messages if m.id in expired))
@@ -198,16 +218,18 @@ class Relay:
         self.breaker.success()
 
     def _record(self, messages: list[Claimed], report: PublishReport, result: RelayResult) -> None:
-        queryset = OutboxMessage.objects.using(self.using)
+        queryset = self._mine()
         by_id = {str(m.id): m for m in messages}
         # += : a batch for several exchanges is recorded group by group into one result.
-        result.sent += queryset.mark_sent([by_id[i].id for i in report.confirmed]) if report.confirmed else 0
+        sent = queryset.mark_sent([by_id[i].id for i in report.confirmed]) if report.confirmed else 0
+        result.sent += sent
+        self._count_lost("sent", len(report.confirmed), sent, result)
         metrics.outbox_event("relayed", (by_id[i].topic for i in report.confirmed))
         if report.unknown:
-            result.released += queryset.release([by_id[i].id for i in report.unknown])
-        failures = [_charge_attempt(by_id[i], error) for i, error in report.failed.items()]
-        if failures:
-            queryset.record_failures(failures)
+            self._release([by_id[i] for i in report.unknown], result)
+        charged = [_charge_attempt(by_id[i], error) for i, error in report.failed.items()]
+        failures = queryset.record_failures(charged) if charged else []
+        self._count_lost("failed", len(charged), len(failures), result)
         dead = sum(f.status == Status.DEAD for f in failures)
         result.dead += dead
         result.retried += len(failures) - dead
@@ -262,6 +284,11 @@ def _charge_attempt(message: Claimed, error: str) -> Failure:
     wait = backoff.delay(backoff.Strategy.EXPONENTIAL_JITTER, attempts, outbox_settings.BACKOFF_BASE,
                          outbox_settings.BACKOFF_CAP)
     return Failure(message.id, message.topic, attempts, error, Status.PENDING, timedelta(seconds=wait))
+
+
+def _lease_token() -> str:
+    """``host:pid:random``: unique per relay, and tells an operator which process holds a lease."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
 
 
 _default: tuple[int, Relay] | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +16,11 @@ from django.test import override_settings
 from django.utils import timezone
 
 import outbox
+from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.models import OutboxMessage, Status
-from outbox.relay import Relay
+from outbox.relay import Relay, RelayResult
+from outbox.transport import PublishReport
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -111,3 +115,74 @@ def test_relay__claim__lease_runs_from_the_database_clock(exchange):
     row = OutboxMessage.objects.get()
     assert row.status == Status.PENDING
     assert before + lease() <= row.lease_until <= database_now() + lease()
+
+
+def expire_leases() -> int:
+    """The lease runs out (on the database's clock) instead of waiting LEASE_SECONDS."""
+    return OutboxMessage.objects.pending().update(lease_until=database_now() - timedelta(seconds=1))
+
+
+def claimed_by(relay: Relay) -> list[Claimed]:
+    result, live = relay._claim()
+    assert result.claimed == len(live) == 1
+    return live
+
+
+def test_relay__lease_lost_and_message_sent_by_another__late_confirm_changes_nothing(bound_queue, caplog):
+    queue = bound_queue()
+    message = outbox.publish("orders.placed", {"order": 1}, key="order-1")
+    stale, healthy = Relay(), Relay()
+    live = claimed_by(stale)
+    expire_leases()
+    assert healthy.drain().sent == 1
+    queue.take(1)
+    sent_at = OutboxMessage.objects.get().sent_at
+
+    late = RelayResult()
+    with caplog.at_level(logging.INFO, logger="outbox.relay"):
+        stale._record(live, PublishReport(confirmed=[str(message.id)]), late)
+
+    assert (late.sent, late.lost) == (0, 1)
+    assert OutboxMessage.objects.get().sent_at == sent_at
+    [record] = [r for r in caplog.records if getattr(r, "action", "") == "outbox_lease_lost"]
+    assert record.levelno == logging.INFO
+
+
+def test_relay__lease_lost_to_a_relay_in_flight__late_failure_neither_kills_nor_charges(exchange):
+    message = outbox.publish("orders.placed", {"order": 1}, key="order-1")
+    stale, healthy = Relay(), Relay()
+    live = claimed_by(stale)
+    expire_leases()
+    in_flight = claimed_by(healthy)
+
+    late = RelayResult()
+    with override_settings(OUTBOX_MAX_ATTEMPTS=1):
+        stale._record(live, PublishReport(failed={str(message.id): "nacked by the broker"}), late)
+
+    assert (late.dead, late.retried, late.lost) == (0, 0, 1)
+    row = OutboxMessage.objects.get()
+    assert (row.status, row.attempts, row.lease_owner) == (Status.PENDING, 0, healthy.owner)
+    healthy._record(in_flight, PublishReport(confirmed=[str(message.id)]), RelayResult())
+    assert OutboxMessage.objects.get().status == Status.SENT
+
+
+def test_relay__lease_lost_to_a_relay_in_flight__late_release_keeps_its_lease(exchange):
+    message = outbox.publish("orders.placed", {"order": 1}, key="order-1")
+    stale, healthy = Relay(), Relay()
+    live = claimed_by(stale)
+    expire_leases()
+    claimed_by(healthy)
+    lease_until = OutboxMessage.objects.get().lease_until
+
+    late = RelayResult()
+    stale._record(live, PublishReport(unknown=[str(message.id)]), late)
+    stale._release(live, late)
+
+    assert (late.released, late.lost) == (0, 2)
+    row = OutboxMessage.objects.get()
+    assert (row.lease_owner, row.lease_until) == (healthy.owner, lease_until)
+
+
+def test_relay__owner__names_the_relays_host_and_process():
+    owner = Relay().owner
+    assert f":{os.getpid()}:" in owner and len(owner) <= OutboxMessage._meta.get_field("lease_owner").max_length
