@@ -106,6 +106,11 @@ class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
         delivered, or clear its lease). An expired lease nobody took yet still counts as its owner's."""
         return self.filter(lease_owner=owner)
 
+    def renew(self, ids: list[uuid.UUID], lease: timedelta) -> int:
+        """Extend the leases of those of ``ids`` still pending to ``lease`` from the database's now; returns
+        how many (call it on :meth:`leased_to`: a relay renews only its own leases)."""
+        return self.filter(id__in=ids, status=Status.PENDING).update(lease_until=_from_now(lease))
+
     def release(self, ids: list[uuid.UUID]) -> int:
         """Give claimed messages back without spending an attempt; returns how many."""
         return self.filter(id__in=ids, status=Status.PENDING).update(lease_until=None, lease_owner="")

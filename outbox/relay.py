@@ -27,6 +27,7 @@ from outbox.breaker_state import record
 from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, ConfigurationError
+from outbox.leases import LeaseKeeper
 from outbox.models import Failure, OutboxMessage, OutboxMessageQuerySet, Status
 from outbox.transport import AmqpTransport, InFlight, PublishReport, Transport, transport_for_url
 from outbox.wire import Envelope, envelope_for
@@ -61,9 +62,10 @@ class Relay:
                  batch_size: int | None = None) -> None:
         self.using = using
         self.batch_size = batch_size or outbox_settings.BATCH_SIZE
-        self._transport = transport
         #: Lease token of this relay (``lease_owner``); every result it records is fenced by it.
         self.owner = _lease_token()
+        self.leases = LeaseKeeper(self._mine)
+        self._transport = self._keeping_leases(transport) if transport is not None else None
         self.breaker = CircuitBreaker("outbox-relay", threshold=1, cooldown=outbox_settings.BREAKER_RESET,
                                       cooldown_cap=outbox_settings.BREAKER_RESET_CAP,
                                       on_change=lambda breaker: record(breaker, using))
@@ -74,8 +76,13 @@ class Relay:
             url = outbox_settings.BROKER_URL
             if not url:
                 raise ConfigurationError("no broker URL: set OUTBOX_BROKER_URL or CELERY_BROKER_URL")
-            self._transport = transport_for_url(url, window=outbox_settings.CONFIRM_WINDOW)
+            self._transport = self._keeping_leases(transport_for_url(url, window=outbox_settings.CONFIRM_WINDOW))
         return self._transport
+
+    def _keeping_leases(self, transport: Transport) -> Transport:
+        """``transport``, renewing this relay's leases while it waits for the broker."""
+        transport.on_wait = self.leases.tick
+        return transport
 
     def run_once(self) -> RelayResult:
         """Relay one batch; returns its counts (all zero when nothing was due).
@@ -83,6 +90,7 @@ class Relay:
         Raises :class:`BrokerUnavailable` while the broker is unreachable (its circuit is open);
         claimed messages are then released with no attempt spent.
         """
+        self.leases.forget()
         result, live = self._claim()
         if live:
             self._publish(live, result)
@@ -104,6 +112,7 @@ class Relay:
         total = RelayResult()
         flight: _Flight | None = None
         batches = 0
+        self.leases.forget()
         try:
             while max_batches is None or batches < max_batches:
                 if flight is not None and flight.result.claimed < self.batch_size:
@@ -145,6 +154,7 @@ class Relay:
         messages = OutboxMessage.objects.using(self.using).claim(
             self.batch_size, self.owner, timedelta(seconds=outbox_settings.LEASE_SECONDS),
             outbox_settings.DEAD_BLOCKS_KEY)
+        self.leases.took(messages)
         result = RelayResult(claimed=len(messages), keyed=sum(m.key is not None for m in messages))
         return result, self._drop_expired(messages, result)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,8 +35,19 @@ class PublishReport:
     broker_error: str | None = None
 
 
+#: Longest a wait for confirms goes without calling the transport's ``on_wait`` (the relay renews its
+#: leases there: OUTBOX_LEASE_SECONDS must be more than twice this, see outbox.checks).
+WAIT_TICK = 1.0
+
+
 class Transport(Protocol):
-    """Publishes envelopes to a topic exchange and reports the broker's verdict per message."""
+    """Publishes envelopes to a topic exchange and reports the broker's verdict per message.
+
+    ``on_wait``, when set, is called at least every :data:`WAIT_TICK` seconds while the transport waits
+    for the broker (a transport that never waits may ignore it).
+    """
+
+    on_wait: Callable[[], None] | None
 
     def publish(self, exchange: str, envelopes: Sequence[Envelope], *, mandatory: bool = True,
                 timeout: float = 10.0) -> PublishReport: ...
@@ -55,6 +66,7 @@ class MemoryTransport:
     """kombu's in-memory broker (process-global): routes like a topic exchange, confirms at once."""
 
     def __init__(self, url: str = "memory://") -> None:
+        self.on_wait: Callable[[], None] | None = None  # never waits: confirms at once
         self._connection = Connection(url)
         self._declared: set[str] = set()
 
@@ -108,6 +120,7 @@ class AmqpTransport:
     def __init__(self, url: str, *, window: int = 256) -> None:
         self.url = url
         self.window = window
+        self.on_wait: Callable[[], None] | None = None
         self._connection: Connection | None = None
         self._channel: Any = None
         self._declared: set[str] = set()
@@ -165,8 +178,10 @@ class AmqpTransport:
 
     def _drain(self, batch: _Batch) -> None:
         assert self._connection is not None
+        if self.on_wait is not None:
+            self.on_wait()
         try:
-            self._connection.drain_events(timeout=max(0.01, min(1.0, batch.deadline - time.monotonic())))
+            self._connection.drain_events(timeout=max(0.01, min(WAIT_TICK, batch.deadline - time.monotonic())))
         except TimeoutError:
             return
         except self._error_types as exc:

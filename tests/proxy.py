@@ -16,6 +16,8 @@ class OutageProxy:
         self.port = self.server.getsockname()[1]
         self.up = threading.Event()
         self.up.set()
+        self.replying = threading.Event()  # cleared by hold_replies(): the broker's frames wait in the proxy
+        self.replying.set()
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -40,13 +42,15 @@ class OutageProxy:
                 continue
             with self._lock:
                 self._sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, gate in ((client, upstream, None), (upstream, client, self.replying)):
+                threading.Thread(target=self._pipe, args=(a, b, gate), daemon=True).start()
 
     @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(source: socket.socket, sink: socket.socket, gate: threading.Event | None) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                if gate is not None:
+                    gate.wait()
                 sink.sendall(data)
         for s in (source, sink):
             with contextlib.suppress(OSError):
@@ -64,7 +68,16 @@ class OutageProxy:
     def restore(self) -> None:
         self.up.set()
 
+    def hold_replies(self) -> None:
+        """Keep what the broker sends (confirms, returns) in the proxy until :meth:`release_replies`:
+        a broker that is slow to confirm, with the connection still up."""
+        self.replying.clear()
+
+    def release_replies(self) -> None:
+        self.replying.set()
+
     def close(self) -> None:
         self._closed = True
+        self.replying.set()
         self.cut()
         self.server.close()

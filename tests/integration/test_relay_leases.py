@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from unittest import mock
+from urllib.parse import urlsplit
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test import override_settings
 from django.utils import timezone
 
@@ -20,7 +22,9 @@ from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.models import OutboxMessage, Status
 from outbox.relay import Relay, RelayResult
-from outbox.transport import PublishReport
+from outbox.transport import AmqpTransport, PublishReport
+from tests.proxy import OutageProxy
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -186,3 +190,42 @@ def test_relay__lease_lost_to_a_relay_in_flight__late_release_keeps_its_lease(ex
 def test_relay__owner__names_the_relays_host_and_process():
     owner = Relay().owner
     assert f":{os.getpid()}:" in owner and len(owner) <= OutboxMessage._meta.get_field("lease_owner").max_length
+
+
+def test_relay__confirms_slower_than_the_lease__renews_it_and_no_other_relay_takes_the_batch(bound_queue, broker_url):
+    queue = bound_queue()
+    target = urlsplit(broker_url)
+    proxy = OutageProxy((target.hostname or "127.0.0.1", target.port or 5672))
+    slow = Relay(AmqpTransport(proxy.url()))
+    outcome: list[RelayResult] = []
+    worker = threading.Thread(target=lambda: outcome.append(drain_and_close(slow)))
+    try:
+        with override_settings(OUTBOX_LEASE_SECONDS=2.5, OUTBOX_CONFIRM_TIMEOUT=20.0):
+            outbox.publish("orders.placed", {"order": 0})
+            assert slow.drain().sent == 1  # connected
+            message = outbox.publish("orders.placed", {"order": 1})
+            proxy.hold_replies()
+            worker.start()
+            wait_until(lambda: OutboxMessage.objects.filter(pk=message.pk, lease_owner=slow.owner).exists(),
+                       what="the slow relay's claim")
+            first_lease = OutboxMessage.objects.get(pk=message.pk).lease_until
+            wait_until(lambda: database_now() > first_lease + timedelta(seconds=1), timeout=10,
+                       what="the first lease to run out")
+            assert OutboxMessage.objects.get(pk=message.pk).lease_until > database_now()  # renewed
+            assert Relay().drain().claimed == 0
+    finally:
+        proxy.release_replies()
+        worker.join(timeout=30)
+        proxy.close()
+        slow.close()
+    [result] = outcome
+    assert (result.sent, result.lost) == (1, 0)
+    assert [r.message_id for r in queue.take(2)][1:] == [str(message.id)]
+    assert len(queue.settle(0.3)) == 2
+
+
+def drain_and_close(relay: Relay) -> RelayResult:
+    try:
+        return relay.drain()
+    finally:
+        connections.close_all()
