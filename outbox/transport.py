@@ -37,7 +37,7 @@ class PublishReport:
 
 #: Longest a wait for confirms goes without calling the transport's ``on_wait`` (the relay renews its
 #: leases there: OUTBOX_LEASE_SECONDS must be more than twice this, see outbox.checks).
-WAIT_TICK = 1.0
+WAIT_TICK = 0.5
 
 
 class Transport(Protocol):

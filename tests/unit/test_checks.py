@@ -37,9 +37,9 @@ def test_checks__every_option_at_its_documented_default__no_outbox_errors():
     pytest.param({"OUTBOX_BREAKER_RESET": float("nan")}, "outbox.E003", "OUTBOX_BREAKER_RESET", id="reset-nan"),
     pytest.param({"OUTBOX_BACKOFF_BASE": 10.0, "OUTBOX_BACKOFF_CAP": 5.0}, "outbox.E004", "OUTBOX_BACKOFF_CAP",
                  id="cap-below-base"),
-    pytest.param({"OUTBOX_LEASE_SECONDS": 2.0}, "outbox.E005", "OUTBOX_LEASE_SECONDS",
+    pytest.param({"OUTBOX_LEASE_SECONDS": 1.0}, "outbox.E005", "OUTBOX_LEASE_SECONDS",
                  id="lease-equals-twice-the-renewal-tick"),
-    pytest.param({"OUTBOX_LEASE_SECONDS": 1.5}, "outbox.E005", "OUTBOX_LEASE_SECONDS",
+    pytest.param({"OUTBOX_LEASE_SECONDS": 0.6}, "outbox.E005", "OUTBOX_LEASE_SECONDS",
                  id="lease-below-twice-the-renewal-tick"),
 ])
 def test_checks__misconfiguration__its_error_with_a_hint(overrides, check_id, mentions):
@@ -53,7 +53,7 @@ def test_checks__misconfiguration__its_error_with_a_hint(overrides, check_id, me
 
 
 def test_checks__lease_shorter_than_the_confirm_timeout__no_error_since_leases_are_renewed():
-    with override_settings(OUTBOX_LEASE_SECONDS=4.0, OUTBOX_CONFIRM_TIMEOUT=10.0):
+    with override_settings(OUTBOX_LEASE_SECONDS=3.0, OUTBOX_CONFIRM_TIMEOUT=10.0):
         assert outbox_errors() == []
 
 
