@@ -11,6 +11,7 @@ from django.core.checks import CheckMessage, Error, register
 from inbox.conf import inbox_settings
 from outbox.backoff import Strategy
 
+QUEUE_TYPES = ("quorum", "classic")
 NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES")
 POSITIVE_INTS = ("PREFETCH", "MAX_BODY_BYTES", "RAW_BODY_LIMIT", "TRACEBACK_LIMIT", "RETRY_BATCH",
                  "BREAKER_FAILURES")
@@ -36,6 +37,10 @@ def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list
     errors += [Error(f"INBOX_{n} must be a positive number, not {getattr(inbox_settings, n)!r}.",
                      hint=f"Remove it to use the default ({inbox_settings.defaults[n]}).", id="inbox.E001")
                for n in POSITIVE_FLOATS if not _is_positive(getattr(inbox_settings, n))]
+    if inbox_settings.QUEUE_TYPE not in QUEUE_TYPES:
+        errors.append(Error(f"INBOX_QUEUE_TYPE {inbox_settings.QUEUE_TYPE!r} is not a queue type the inbox declares.",
+                            hint="'quorum' (the default) or 'classic' (to keep existing classic queues).",
+                            id="inbox.E005"))
     if inbox_settings.BACKOFF not in {s.value for s in Strategy}:
         errors.append(Error(f"INBOX_BACKOFF {inbox_settings.BACKOFF!r} is not a back-off strategy.",
                             hint="One of: " + ", ".join(s.value for s in Strategy), id="inbox.E002"))

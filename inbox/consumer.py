@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from amqp.exceptions import PreconditionFailed
 from django.db import DatabaseError, close_old_connections
 from kombu import Connection, Exchange, Queue, binding
 from kombu import Consumer as KombuConsumer
@@ -22,7 +23,7 @@ from kombu.transport import pyamqp
 
 from inbox.conf import inbox_settings
 from inbox.decoding import Delivery, decode
-from inbox.exceptions import DatabaseUnavailable, InboxError, RejectedMessage
+from inbox.exceptions import DatabaseUnavailable, InboxError, QueueTypeMismatch, RejectedMessage
 from inbox.processing import Outcome, Processor
 from inbox.registry import Registry, registry
 from outbox.conf import outbox_settings
@@ -42,15 +43,21 @@ class ConsumeStats:
 
 
 def queues_for(handlers: Registry, queue_name: str, exchange_name: str) -> list[tuple[Queue, bool]]:
-    """The queues this service consumes, each with its bindings, and whether it is the ordered one."""
+    """The queues this service consumes, each with its bindings, and whether it is the ordered one.
+
+    Both are of type INBOX_QUEUE_TYPE: quorum queues (durable, never exclusive or auto-deleted) by default,
+    whose single-active-consumer mode keeps the ordered queue's one-consumer-at-a-time order (RabbitMQ 3.10+);
+    "classic" declares them as before, with no ``x-queue-type``, so existing classic queues still match.
+    """
     exchange = Exchange(exchange_name, "topic", durable=True)
+    typed = {} if inbox_settings.QUEUE_TYPE == "classic" else {"x-queue-type": inbox_settings.QUEUE_TYPE}
     result = []
-    for ordered, name, arguments in ((False, queue_name, None),
-                                     (True, f"{queue_name}.ordered", {"x-single-active-consumer": True})):
+    for ordered, name, arguments in ((False, queue_name, typed),
+                                     (True, f"{queue_name}.ordered", {**typed, "x-single-active-consumer": True})):
         patterns = handlers.patterns(ordered=ordered)
         if patterns:
             queue = Queue(name, exchange=exchange, bindings=[binding(exchange, routing_key=p) for p in patterns],
-                          durable=True, auto_delete=False, queue_arguments=arguments)
+                          durable=True, auto_delete=False, queue_arguments=arguments or None)
             result.append((queue, ordered))
     return result
 
@@ -99,9 +106,7 @@ class InboxConsumer:
             channel: Any = connection.channel()
             keep_bodies_as_sent(channel)
             channel.basic_qos(0, self.prefetch, False)
-            consumers = [KombuConsumer(channel, queues=[q], on_message=self._handler(ordered), no_ack=False,
-                                       auto_declare=True) for q, ordered in
-                         queues_for(self.registry, self.queue_name, outbox_settings.EXCHANGE)]
+            consumers = self._consumers(channel)
             for consumer in consumers:
                 consumer.consume()
             self._consuming = True
@@ -111,6 +116,22 @@ class InboxConsumer:
             finally:
                 for consumer in consumers:
                     consumer.cancel()
+
+    def _consumers(self, channel: Any) -> list[KombuConsumer]:
+        """Declare this service's queues and a consumer on each; raises :class:`QueueTypeMismatch` when a
+        queue exists with another type (RabbitMQ refuses the declaration with PRECONDITION_FAILED)."""
+        consumers = []
+        for queue, ordered in queues_for(self.registry, self.queue_name, outbox_settings.EXCHANGE):
+            try:
+                consumers.append(KombuConsumer(channel, queues=[queue], on_message=self._handler(ordered),
+                                               no_ack=False, auto_declare=True))
+            except PreconditionFailed as exc:
+                raise QueueTypeMismatch(
+                    f"queue {queue.name!r} exists on the broker with other arguments than INBOX_QUEUE_TYPE="
+                    f"{inbox_settings.QUEUE_TYPE!r} asks for ({exc.reply_text}). Set INBOX_QUEUE_TYPE='classic' "
+                    f"to keep the classic queue, or migrate it to a quorum queue: see 'Migrating classic queues "
+                    f"to quorum' in docs/operations.md.") from exc
+        return consumers
 
     def _loop(self, connection: Connection, once: bool, idle_timeout: float) -> None:
         ran = 0

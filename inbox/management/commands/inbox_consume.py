@@ -46,6 +46,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         names = ", ".join(sorted(spec.name for spec in registry.all()))
         self.stdout.write(f"consuming {consumer.queue_name} for {len(registry.all())} handler(s): {names}")
-        stats = consumer.run(once=options["once"], idle_timeout=options["idle_timeout"])
+        try:
+            stats = consumer.run(once=options["once"], idle_timeout=options["idle_timeout"])
+        except InboxError as exc:  # e.g. a queue of another type than INBOX_QUEUE_TYPE: the message says what to do
+            raise CommandError(str(exc)) from exc
         summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing"
         self.stdout.write(f"processed: {summary}; delayed retries run: {stats.retries_run}")
