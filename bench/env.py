@@ -15,6 +15,7 @@ TOPIC = baselines.ROUTING_KEY
 OUTBOX_TABLE = "outbox_outboxmessage"
 BENCH_ENV = "OUTBOX_BENCH_READY"
 SERVER_URL_ENV = "OUTBOX_BENCH_SERVER_URL"
+EXCHANGE_ENV = "OUTBOX_BENCH_EXCHANGE"
 
 
 def bench_database_url(url: str, name: str = BENCH_DATABASE) -> str:
@@ -60,7 +61,8 @@ def setup_django(migrate: bool = False) -> None:
     from django.conf import settings
 
     django.setup()
-    settings.OUTBOX_EXCHANGE = baselines.EXCHANGE
+    # A section may send elsewhere (the takeover stall uses an exchange of its own, see bench/takeover.py).
+    settings.OUTBOX_EXCHANGE = os.environ.get(EXCHANGE_ENV, baselines.EXCHANGE)
     # The baselines declare their exchanges plainly (and they already exist so on shared brokers): no
     # alternate exchange, or the relay's declaration would be refused (PRECONDITION_FAILED).
     settings.OUTBOX_UNROUTED = False

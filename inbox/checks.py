@@ -14,6 +14,7 @@ from outbox.backoff import Strategy
 from outbox.routing import routing_errors
 from outbox.setting_checks import mistyped, type_errors, unknown_name_warnings
 
+QUEUE_TYPES = ("quorum", "classic")
 NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES", "HEARTBEAT")
 POSITIVE_INTS = ("PREFETCH", "MAX_BODY_BYTES", "RAW_BODY_LIMIT", "TRACEBACK_LIMIT", "RETRY_BATCH",
                  "BREAKER_FAILURES")
@@ -46,6 +47,10 @@ def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list
     errors += [Error(f"INBOX_{n} must be a positive number, not {getattr(inbox_settings, n)!r}.",
                      hint=f"Remove it to use the default ({inbox_settings.defaults[n]}).", id="inbox.E001")
                for n in POSITIVE_FLOATS if n not in wrong_type and not _is_positive(getattr(inbox_settings, n))]
+    if "QUEUE_TYPE" not in wrong_type and inbox_settings.QUEUE_TYPE not in QUEUE_TYPES:
+        errors.append(Error(f"INBOX_QUEUE_TYPE {inbox_settings.QUEUE_TYPE!r} is not a queue type the inbox declares.",
+                            hint="'quorum' (the default) or 'classic' (to keep existing classic queues).",
+                            id="inbox.E008"))
     if "BACKOFF" not in wrong_type and inbox_settings.BACKOFF not in {s.value for s in Strategy}:
         errors.append(Error(f"INBOX_BACKOFF {inbox_settings.BACKOFF!r} is not a back-off strategy.",
                             hint="One of: " + ", ".join(s.value for s in Strategy), id="inbox.E002"))

@@ -9,6 +9,9 @@ from outbox.conf import AppSettings
 DEFAULTS: dict[str, Any] = {
     # This service's durable queue; ordered handlers use "<QUEUE>.ordered" (a single-active-consumer queue).
     "QUEUE": "inbox",
+    # RabbitMQ queue type of both queues: "quorum" (replicated, survives the loss of a node) or "classic" (as
+    # declared before quorum queues were the default: keeps existing classic queues working).
+    "QUEUE_TYPE": "quorum",
     # Broker URL for the consumer; falls back to the outbox's (OUTBOX_BROKER_URL, then CELERY_BROKER_URL).
     "BROKER_URL": None,
     # AMQP heartbeat of the consumer's connection in whole seconds (0: off); None uses OUTBOX_HEARTBEAT. A handler
@@ -64,6 +67,7 @@ class InboxSettings(AppSettings):
     types = {"BROKER_URL": (str,), "HEARTBEAT": (int,)}
 
     QUEUE: str
+    QUEUE_TYPE: str
     PREFETCH: int
     IMMEDIATE_RETRIES: int
     DELAYED_RETRIES: int

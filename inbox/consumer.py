@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from amqp.exceptions import PreconditionFailed
 from django.db import DatabaseError, close_old_connections
 from kombu import Connection, Queue, binding
 from kombu import Consumer as KombuConsumer
@@ -24,7 +25,7 @@ from kombu.transport import pyamqp
 
 from inbox.conf import inbox_settings
 from inbox.decoding import Delivery, decode
-from inbox.exceptions import BrokerRefused, DatabaseUnavailable, InboxError, RejectedMessage
+from inbox.exceptions import BrokerRefused, DatabaseUnavailable, InboxError, QueueTypeMismatch, RejectedMessage
 from inbox.frames import guard_frames
 from inbox.processing import Outcome, Processor
 from inbox.registry import Registry, registry
@@ -48,16 +49,22 @@ class ConsumeStats:
 def queues_for(handlers: Registry, queue_name: str, exchange_name: str, *,
                exchange_declared: bool = False) -> list[tuple[Queue, bool]]:
     """The queues this service consumes, each with its bindings, and whether it is the ordered one.
-    ``exchange_declared``: the exchange was declared already (:func:`outbox.topology.declare`)."""
+    ``exchange_declared``: the exchange was declared already (:func:`outbox.topology.declare`).
+
+    Both are of type INBOX_QUEUE_TYPE: quorum queues (durable, never exclusive or auto-deleted) by default,
+    whose single-active-consumer mode keeps the ordered queue's one-consumer-at-a-time order (RabbitMQ 3.10+);
+    "classic" declares them as before, with no ``x-queue-type``, so existing classic queues still match.
+    """
     # Declared as the relay declares it (same arguments), unless it was already.
     exchange = topology.topic_exchange(exchange_name, declared=exchange_declared)
+    typed = {} if inbox_settings.QUEUE_TYPE == "classic" else {"x-queue-type": inbox_settings.QUEUE_TYPE}
     result = []
-    for ordered, name, arguments in ((False, queue_name, None),
-                                     (True, f"{queue_name}.ordered", {"x-single-active-consumer": True})):
+    for ordered, name, arguments in ((False, queue_name, typed),
+                                     (True, f"{queue_name}.ordered", {**typed, "x-single-active-consumer": True})):
         patterns = handlers.patterns(ordered=ordered)
         if patterns:
             queue = Queue(name, exchange=exchange, bindings=[binding(exchange, routing_key=p) for p in patterns],
-                          durable=True, auto_delete=False, queue_arguments=arguments)
+                          durable=True, auto_delete=False, queue_arguments=arguments or None)
             result.append((queue, ordered))
     return result
 
@@ -119,11 +126,7 @@ class InboxConsumer:
             keep_bodies_as_sent(channel)
             guard_frames(channel)
             channel.basic_qos(0, self.prefetch, False)
-            exchange = outbox_settings.EXCHANGE
-            topology.declare(connection.channel, channel, exchange)  # keeps working on an exchange of old
-            consumers = [KombuConsumer(channel, queues=[q], on_message=self._handler(ordered), no_ack=False,
-                                       auto_declare=True) for q, ordered in
-                         queues_for(self.registry, self.queue_name, exchange, exchange_declared=True)]
+            consumers = self._consumers(connection, channel)
             for consumer in consumers:
                 consumer.consume()
             self._consuming = True
@@ -150,6 +153,25 @@ class InboxConsumer:
             raise
         finally:
             connection.collect() if lost else connection.release()
+
+    def _consumers(self, connection: Connection, channel: Any) -> list[KombuConsumer]:
+        """Declare the exchange (as it is, when an older version declared it otherwise), this service's queues
+        and a consumer on each; raises :class:`QueueTypeMismatch` when a queue exists with another type
+        (RabbitMQ refuses the declaration with PRECONDITION_FAILED)."""
+        exchange = outbox_settings.EXCHANGE
+        topology.declare(connection.channel, channel, exchange)
+        consumers = []
+        for queue, ordered in queues_for(self.registry, self.queue_name, exchange, exchange_declared=True):
+            try:
+                consumers.append(KombuConsumer(channel, queues=[queue], on_message=self._handler(ordered),
+                                               no_ack=False, auto_declare=True))
+            except PreconditionFailed as exc:
+                raise QueueTypeMismatch(
+                    f"queue {queue.name!r} exists on the broker with other arguments than INBOX_QUEUE_TYPE="
+                    f"{inbox_settings.QUEUE_TYPE!r} asks for ({exc.reply_text}). Set INBOX_QUEUE_TYPE='classic' "
+                    f"to keep the classic queue, or migrate it to a quorum queue: see 'Migrating classic queues "
+                    f"to quorum' in docs/operations.md.") from exc
+        return consumers
 
     def _loop(self, connection: Connection, once: bool, idle_timeout: float) -> None:
         ran = 0

@@ -14,6 +14,10 @@ from outbox.conf import outbox_settings
 from outbox.limits import BROKER_HEADER_ROOM, BROKER_MAX_MESSAGE_SIZE
 from outbox.routing import routing_errors
 from outbox.setting_checks import mistyped, type_errors, unknown_name_warnings
+from outbox.transport import WAIT_TICK
+
+#: Renewal is checked every WAIT_TICK and happens at half the lease: the lease must exceed twice the tick.
+MIN_LEASE = 2 * WAIT_TICK
 
 NON_NEGATIVE_INTS = ("HEARTBEAT",)
 POSITIVE_INTS = ("BATCH_SIZE", "CONFIRM_WINDOW", "MAX_ATTEMPTS", "MAX_BODY_BYTES", "MAX_HEADER_BYTES")
@@ -70,10 +74,11 @@ def _check_relations() -> list[CheckMessage]:
         errors.append(Error("OUTBOX_BACKOFF_CAP is smaller than OUTBOX_BACKOFF_BASE.",
                             hint="The cap bounds the back-off from above: make it at least the base.",
                             id="outbox.E004"))
-    if _number(outbox_settings.LEASE_SECONDS) <= _number(outbox_settings.CONFIRM_TIMEOUT):
-        errors.append(Error("OUTBOX_LEASE_SECONDS must exceed OUTBOX_CONFIRM_TIMEOUT.",
-                            hint="Otherwise a second relay may claim a batch that is still waiting for its "
-                                 "confirms, and publish it twice.", id="outbox.E005"))
+    if _number(outbox_settings.LEASE_SECONDS) <= MIN_LEASE:
+        errors.append(Error(f"OUTBOX_LEASE_SECONDS must be more than {MIN_LEASE:g} seconds.",
+                            hint=f"A relay waiting for confirms renews its leases when half the lease has passed, "
+                                 f"checking every {WAIT_TICK:g} s: a shorter lease may run out before it is renewed, "
+                                 f"and a second relay publish the batch again.", id="outbox.E005"))
     return errors
 
 

@@ -46,8 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # Exponential back-off between publish attempts: base * 2**(attempt-1), capped, plus jitter.
     "BACKOFF_BASE": 1.0,
     "BACKOFF_CAP": 300.0,
-    # Seconds a relay owns the messages it claimed; a relay that dies is replaced after this.
-    "LEASE_SECONDS": 30.0,
+    # Seconds a relay owns the messages it claimed; a relay that dies is replaced after this. A live relay
+    # waiting for confirms renews its leases when half of this has passed (more than 1 s: outbox.E005).
+    "LEASE_SECONDS": 3.5,
     # Seconds between polls of the long-running relay (the floor under LISTEN/NOTIFY wake-ups).
     "POLL_INTERVAL": 1.0,
     # On PostgreSQL, NOTIFY the relay after a publishing transaction commits (at most once per throttle).

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, ExpressionWrapper, OuterRef, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from outbox import claimed
@@ -36,17 +37,22 @@ class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
     def sent(self) -> OutboxMessageQuerySet:
         return self.filter(status=Status.SENT)
 
-    def due(self, now: datetime) -> OutboxMessageQuerySet:
-        """Pending, available, and not leased by a live relay."""
-        unleased = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-        return self.pending().filter(unleased, available_at__lte=now)
+    def due(self, now: datetime | None = None) -> OutboxMessageQuerySet:
+        """Pending, available, and not leased by a live relay, at ``now`` (None: the database's clock).
+
+        Relays pass None: leases and due times are compared on one clock, the database's, so relays on
+        machines whose clocks disagree neither take a live lease nor wait out an expired one.
+        """
+        moment = Now() if now is None else now
+        unleased = Q(lease_until__isnull=True) | Q(lease_until__lt=moment)
+        return self.pending().filter(unleased, available_at__lte=moment)
 
     def blocking(self, dead_blocks_key: bool) -> OutboxMessageQuerySet:
         """Messages that hold back the later messages of their key."""
         statuses = [Status.PENDING, Status.DEAD] if dead_blocks_key else [Status.PENDING]
         return self.filter(status__in=statuses)
 
-    def claimable(self, now: datetime, dead_blocks_key: bool) -> OutboxMessageQuerySet:
+    def claimable(self, now: datetime | None, dead_blocks_key: bool) -> OutboxMessageQuerySet:
         """Due messages that are the head of their key (no earlier message of the key is unsent).
 
         Only one message per key is ever in flight, so a key's messages reach the broker in the
@@ -67,55 +73,82 @@ class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
             return Q(id__in=blocking.order_by("key", "seq").distinct("key").values("id"))
         return ~Q(Exists(blocking.filter(key=OuterRef("key"), seq__lt=OuterRef("seq"))))
 
-    def claim(self, batch_size: int, owner: str, now: datetime, lease: timedelta, dead_blocks_key: bool
-              ) -> list[Claimed]:
+    def claim(self, batch_size: int, owner: str, lease: timedelta, dead_blocks_key: bool) -> list[Claimed]:
         """Lease up to ``batch_size`` due messages to ``owner``; returns them in due order ([] when none is due).
 
         One ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING ...`` in a
         transaction that commits before anything is published: no transaction is held open while
         waiting on the broker. ``SKIP LOCKED`` lets concurrent relays claim disjoint batches; the lease
-        lets another relay take over a dead relay's batch.
+        lets another relay take over a dead relay's batch. Due times and the lease are read and written
+        on the database's clock, never the caller's (see :meth:`due`).
         """
         connection = connections[self.db]
         quote = connection.ops.quote_name
         with transaction.atomic(using=self.db):
             _relaxed_commit(self.db)
-            candidates = (self.claimable(now, dead_blocks_key).order_by("available_at", "created_at")
+            candidates = (self.claimable(None, dead_blocks_key).order_by("available_at", "created_at")
                           .select_for_update(skip_locked=True, of=("self",)).values("id")[:batch_size])
-            select, select_params = candidates.query.get_compiler(using=self.db).as_sql()
-            lease_value = connection.ops.adapt_datetimefield_value(now + lease)
+            compiler = candidates.query.get_compiler(using=self.db)
+            select, select_params = compiler.as_sql()
+            until, until_params = compiler.compile(_from_now(lease).resolve_expression(candidates.query))
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {quote(self.model._meta.db_table)} SET {quote('lease_until')} = %s, "
+                    f"UPDATE {quote(self.model._meta.db_table)} SET {quote('lease_until')} = {until}, "
                     f"{quote('lease_owner')} = %s WHERE {quote('id')} IN ({select}) "
                     f"RETURNING {', '.join(quote(column) for column in claimed.COLUMNS)}",
-                    [lease_value, owner, *select_params])
+                    [*until_params, owner, *select_params])
                 rows = [claimed.Claimed.from_row(row) for row in cursor.fetchall()]
         return sorted(rows, key=lambda message: (message.available_at, message.created_at))
+
+    def leased_to(self, owner: str) -> OutboxMessageQuerySet:
+        """Messages leased to ``owner``: the relay's writes go through this (fencing), so a relay whose lease
+        ran out and was taken over cannot record a result over the new owner's (mark dead what it
+        delivered, or clear its lease). An expired lease nobody took yet still counts as its owner's."""
+        return self.filter(lease_owner=owner)
+
+    def renew(self, ids: list[uuid.UUID], lease: timedelta) -> int:
+        """Extend the leases of those of ``ids`` still pending to ``lease`` from the database's now; returns
+        how many (call it on :meth:`leased_to`: a relay renews only its own leases)."""
+        return self.filter(id__in=ids, status=Status.PENDING).update(lease_until=_from_now(lease))
 
     def release(self, ids: list[uuid.UUID]) -> int:
         """Give claimed messages back without spending an attempt; returns how many."""
         return self.filter(id__in=ids, status=Status.PENDING).update(lease_until=None, lease_owner="")
 
-    def mark_sent(self, ids: list[uuid.UUID], now: datetime) -> int:
-        """Record the broker's confirm; returns how many rows changed."""
+    def mark_sent(self, ids: list[uuid.UUID], now: datetime | None = None) -> int:
+        """Record the broker's confirm at ``now`` (None: the database's clock); returns how many rows changed."""
         with transaction.atomic(using=self.db):
             _relaxed_commit(self.db)
             return self.filter(id__in=ids, status=Status.PENDING).update(
-                status=Status.SENT, sent_at=now, lease_until=None, lease_owner="", last_error="")
+                status=Status.SENT, sent_at=Now() if now is None else now, lease_until=None, lease_owner="",
+                last_error="")
 
-    def record_failures(self, failures: list[Failure]) -> None:
-        """Record failed publish attempts (back-off or dead) and end their leases; one UPDATE per message
-        (failures are rare: a nack, an unroutable message, a missing confirm)."""
+    def record_failures(self, failures: list[Failure]) -> list[Failure]:
+        """Record failed publish attempts (back-off or dead) and end their leases; returns the failures
+        recorded (those of pending messages in this queryset). One UPDATE per message (failures are rare:
+        a nack, an unroutable message, a missing confirm). The back-off runs from the database's clock."""
+        recorded = []
         with transaction.atomic(using=self.db):
             for failure in failures:
-                self.filter(id=failure.id, status=Status.PENDING).update(
-                    status=failure.status, attempts=failure.attempts, available_at=failure.available_at,
-                    last_error=failure.error, lease_until=None, lease_owner="")
+                retry_at = {} if failure.wait is None else {"available_at": _from_now(failure.wait)}
+                if self.filter(id=failure.id, status=Status.PENDING).update(
+                        status=failure.status, attempts=failure.attempts, last_error=failure.error,
+                        lease_until=None, lease_owner="", **retry_at):
+                    recorded.append(failure)
+        return recorded
 
     def mark_expired(self, ids: list[uuid.UUID]) -> int:
         return self.filter(id__in=ids, status=Status.PENDING).update(
             status=Status.EXPIRED, lease_until=None, lease_owner="")
+
+    def expire(self, ids: list[uuid.UUID]) -> list[uuid.UUID]:
+        """Mark those of ``ids`` whose ``expires_at`` has passed on the database's clock expired; returns
+        their ids ([] when none has)."""
+        expired = list(self.filter(id__in=ids, status=Status.PENDING, expires_at__lte=Now())
+                       .values_list("id", flat=True))
+        if expired:
+            self.mark_expired(expired)
+        return expired
 
     def older_than(self, cutoff: datetime) -> OutboxMessageQuerySet:
         return self.filter(created_at__lt=cutoff)
@@ -132,14 +165,20 @@ class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
 
 @dataclass(frozen=True)
 class Failure:
-    """A publish attempt the broker refused: the message's new attempt count, status and due time."""
+    """A publish attempt the broker refused: the message's new attempt count, status, and the back-off
+    before the next attempt (None: its due time stays, as for a message gone dead)."""
 
     id: uuid.UUID
     topic: str
     attempts: int
     error: str
     status: str
-    available_at: datetime
+    wait: timedelta | None
+
+
+def _from_now(delta: timedelta) -> ExpressionWrapper:
+    """``delta`` after the database's now (``STATEMENT_TIMESTAMP()`` on PostgreSQL)."""
+    return ExpressionWrapper(Now() + delta, output_field=models.DateTimeField())
 
 
 def _relaxed_commit(alias: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from outbox import transitions
 from outbox.models import OutboxMessage, Status
@@ -55,7 +55,7 @@ def _apply(queryset: QuerySet[OutboxMessage], action: str, values: dict[str, Any
 
 
 def _due_now() -> dict[str, Any]:
-    return {"status": Status.PENDING, "available_at": timezone.now(), "attempts": 0, "lease_until": None,
+    return {"status": Status.PENDING, "available_at": Now(), "attempts": 0, "lease_until": None,
             "lease_owner": ""}
 
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import uuid
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-
-from django.utils import timezone
 
 from outbox import backoff, metrics, tracing
 from outbox.breaker import CircuitBreaker, State
@@ -28,7 +27,8 @@ from outbox.breaker_state import record
 from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, ConfigurationError
-from outbox.models import Failure, OutboxMessage, Status
+from outbox.leases import LeaseKeeper
+from outbox.models import Failure, OutboxMessage, OutboxMessageQuerySet, Status
 from outbox.routing import model_write_alias
 from outbox.transport import AmqpTransport, InFlight, PublishReport, Transport, transport_for_url
 from outbox.wire import Envelope, dumps, envelope_for
@@ -47,6 +47,8 @@ class RelayResult:
     dead: int = 0
     expired: int = 0
     released: int = 0
+    #: Results not recorded because this relay's lease on the message had been taken over meanwhile.
+    lost: int = 0
 
     def __iadd__(self, other: RelayResult) -> RelayResult:
         for f in fields(self):
@@ -61,7 +63,10 @@ class Relay:
                  batch_size: int | None = None) -> None:
         self.using = using or model_write_alias(OutboxMessage)  # None: where the router writes the outbox
         self.batch_size = batch_size or outbox_settings.BATCH_SIZE
-        self._transport = transport
+        #: Lease token of this relay (``lease_owner``); every result it records is fenced by it.
+        self.owner = _lease_token()
+        self.leases = LeaseKeeper(self._mine)
+        self._transport = self._keeping_leases(transport) if transport is not None else None
         self.breaker = CircuitBreaker("outbox-relay", threshold=1, cooldown=outbox_settings.BREAKER_RESET,
                                       cooldown_cap=outbox_settings.BREAKER_RESET_CAP,
                                       on_change=lambda breaker: record(breaker, self.using))
@@ -75,8 +80,13 @@ class Relay:
             url = outbox_settings.BROKER_URL
             if not url:
                 raise ConfigurationError("no broker URL: set OUTBOX_BROKER_URL or CELERY_BROKER_URL")
-            self._transport = transport_for_url(url, window=outbox_settings.CONFIRM_WINDOW)
+            self._transport = self._keeping_leases(transport_for_url(url, window=outbox_settings.CONFIRM_WINDOW))
         return self._transport
+
+    def _keeping_leases(self, transport: Transport) -> Transport:
+        """``transport``, renewing this relay's leases while it waits for the broker."""
+        transport.on_wait = self.leases.tick
+        return transport
 
     def run_once(self) -> RelayResult:
         """Relay one batch; returns its counts (all zero when nothing was due).
@@ -84,6 +94,7 @@ class Relay:
         Raises :class:`BrokerUnavailable` while the broker is unreachable (its circuit is open);
         claimed messages are then released with no attempt spent.
         """
+        self.leases.forget()
         result, live = self._claim()
         if live:
             self._publish(live, result)
@@ -105,6 +116,7 @@ class Relay:
         total = RelayResult()
         flight: _Flight | None = None
         batches = 0
+        self.leases.forget()
         try:
             while max_batches is None or batches < max_batches:
                 if flight is not None and flight.result.claimed < self.batch_size:
@@ -143,14 +155,14 @@ class Relay:
         if not self.breaker.allow():
             raise BrokerUnavailable(f"broker unavailable, next try in {self.breaker.remaining():.1f}s: "
                                     f"{self.breaker.last_reason}")
-        now = timezone.now()
         messages = OutboxMessage.objects.using(self.using).claim(
-            self.batch_size, uuid.uuid4().hex, now, timedelta(seconds=outbox_settings.LEASE_SECONDS),
+            self.batch_size, self.owner, timedelta(seconds=outbox_settings.LEASE_SECONDS),
             outbox_settings.DEAD_BLOCKS_KEY)
+        self.leases.took(messages)
         result = RelayResult(claimed=len(messages), keyed=sum(m.key is not None for m in messages))
         if not messages and self.breaker.state is State.HALF_OPEN:
             self._probe()
-        return result, self._drop_expired(messages, now, result)
+        return result, self._drop_expired(messages, result)
 
     def _probe(self) -> None:
         """The probe's round had nothing to send: connect (an empty batch) so that the breaker gets its
@@ -185,16 +197,33 @@ class Relay:
     def _release(self, messages: list[Claimed], result: RelayResult) -> None:
         """Give back a claimed batch that will not be sent now (the broker just failed): no attempt spent."""
         if messages:
-            result.released += OutboxMessage.objects.using(self.using).release([m.id for m in messages])
+            released = self._mine().release([m.id for m in messages])
+            result.released += released
+            self._count_lost("released", len(messages), released, result)
+
+    def _mine(self) -> OutboxMessageQuerySet:
+        """The messages this relay holds the lease of: the only ones whose results it may record."""
+        return OutboxMessage.objects.using(self.using).leased_to(self.owner)
+
+    @staticmethod
+    def _count_lost(outcome: str, asked: int, recorded: int, result: RelayResult) -> None:
+        """Count and log results that were not recorded because another relay took the messages over."""
+        if asked > recorded:
+            result.lost += asked - recorded
+            logger.info("%d outbox message(s) not recorded as %s: this relay's lease ran out and another relay "
+                        "(or an operator) took them over", asked - recorded, outcome,
+                        extra={"action": "outbox_lease_lost"})
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
 
-    def _drop_expired(self, messages: list[Claimed], now: datetime, result: RelayResult) -> list[Claimed]:
-        expired = {m.id for m in messages if m.expires_at is not None and m.expires_at <= now}
+    def _drop_expired(self, messages: list[Claimed], result: RelayResult) -> list[Claimed]:
+        """Mark the messages past their expiry (on the database's clock) expired; returns the others."""
+        perishable = [m.id for m in messages if m.expires_at is not None]
+        expired = set(self._mine().expire(perishable)) if perishable else set()
         if expired:
-            result.expired = OutboxMessage.objects.using(self.using).mark_expired(list(expired))
+            result.expired = len(expired)
             metrics.outbox_event("expired", (m.topic for m in messages if m.id in expired))
             logger.info("%d outbox message(s) expired before they could be sent", len(expired),
                         extra={"action": "outbox_expired"})
@@ -220,19 +249,20 @@ class Relay:
             record(self.breaker, self.using)
 
     def _record(self, messages: list[Claimed], report: PublishReport, result: RelayResult) -> None:
-        queryset = OutboxMessage.objects.using(self.using)
+        queryset = self._mine()
         by_id = {str(m.id): m for m in messages}
-        now = timezone.now()
         # += : a batch for several exchanges is recorded group by group into one result.
-        result.sent += queryset.mark_sent([by_id[i].id for i in report.confirmed], now) if report.confirmed else 0
+        sent = queryset.mark_sent([by_id[i].id for i in report.confirmed]) if report.confirmed else 0
+        result.sent += sent
+        self._count_lost("sent", len(report.confirmed), sent, result)
         metrics.outbox_event("relayed", (by_id[i].topic for i in report.confirmed))
         if report.unknown:
-            result.released += queryset.release([by_id[i].id for i in report.unknown])
-        failures = [_charge_attempt(by_id[i], error, now) for i, error in report.failed.items()]
-        failures += [_charge_attempt(by_id[i], f"can never be sent: {error}", now, final=True)
-                     for i, error in report.rejected.items()]
-        if failures:
-            queryset.record_failures(failures)
+            self._release([by_id[i] for i in report.unknown], result)
+        charged = [_charge_attempt(by_id[i], error) for i, error in report.failed.items()]
+        charged += [_charge_attempt(by_id[i], f"can never be sent: {error}", final=True)
+                    for i, error in report.rejected.items()]
+        failures = queryset.record_failures(charged) if charged else []
+        self._count_lost("failed", len(charged), len(failures), result)
         dead = sum(f.status == Status.DEAD for f in failures)
         result.dead += dead
         result.retried += len(failures) - dead
@@ -286,15 +316,20 @@ def _by_exchange(messages: list[Claimed]) -> dict[str, list[Claimed]]:
     return groups
 
 
-def _charge_attempt(message: Claimed, error: str, now: datetime, *, final: bool = False) -> Failure:
+def _charge_attempt(message: Claimed, error: str, *, final: bool = False) -> Failure:
     """One failed attempt: back off exponentially with jitter, or go dead after the last attempt (at once when
     ``final``: the message can never be sent)."""
     attempts = message.attempts + 1
     if final or attempts >= outbox_settings.MAX_ATTEMPTS:
-        return Failure(message.id, message.topic, attempts, error, Status.DEAD, message.available_at)
+        return Failure(message.id, message.topic, attempts, error, Status.DEAD, None)
     wait = backoff.delay(backoff.Strategy.EXPONENTIAL_JITTER, attempts, outbox_settings.BACKOFF_BASE,
                          outbox_settings.BACKOFF_CAP)
-    return Failure(message.id, message.topic, attempts, error, Status.PENDING, now + timedelta(seconds=wait))
+    return Failure(message.id, message.topic, attempts, error, Status.PENDING, timedelta(seconds=wait))
+
+
+def _lease_token() -> str:
+    """``host:pid:random``: unique per relay, and tells an operator which process holds a lease."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
 
 
 _default: tuple[int, Relay] | None = None

@@ -41,8 +41,19 @@ class PublishReport:
     rejected: dict[str, str] = field(default_factory=dict)
 
 
+#: Longest a wait for confirms goes without calling the transport's ``on_wait`` (the relay renews its
+#: leases there: OUTBOX_LEASE_SECONDS must be more than twice this, see outbox.checks).
+WAIT_TICK = 0.5
+
+
 class Transport(Protocol):
-    """Publishes envelopes to a topic exchange and reports the broker's verdict per message."""
+    """Publishes envelopes to a topic exchange and reports the broker's verdict per message.
+
+    ``on_wait``, when set, is called at least every :data:`WAIT_TICK` seconds while the transport waits
+    for the broker (a transport that never waits may ignore it).
+    """
+
+    on_wait: Callable[[], None] | None
 
     def publish(self, exchange: str, envelopes: Sequence[Envelope], *, mandatory: bool = True,
                 timeout: float = 10.0) -> PublishReport: ...
@@ -61,6 +72,7 @@ class MemoryTransport:
     """kombu's in-memory broker (process-global): routes like a topic exchange, confirms at once."""
 
     def __init__(self, url: str = "memory://") -> None:
+        self.on_wait: Callable[[], None] | None = None  # never waits: confirms at once
         self._connection = Connection(url)
         self._declared: set[str] = set()
 
@@ -137,6 +149,7 @@ class AmqpTransport:
         self.url = url
         self.window = window
         self.heartbeat = heartbeat  # None: OUTBOX_HEARTBEAT, read when connecting
+        self.on_wait: Callable[[], None] | None = None
         self._connection: Connection | None = None
         self._channel: Any = None
         self._declared: set[str] = set()
@@ -229,10 +242,13 @@ class AmqpTransport:
         batch.pending[self._tag] = envelope.message_id
 
     def _drain(self, batch: _Batch) -> None:
-        """Wait a little for confirms, then check the heartbeat: a connection that went half-open while
-        the batch was in flight is noticed after two heartbeat intervals, not at the confirm timeout."""
+        """Wait a little for confirms (calling ``on_wait`` first: the relay renews its leases there), then check
+        the heartbeat: a connection that went half-open while the batch was in flight is noticed after two
+        heartbeat intervals, not at the confirm timeout."""
         connection = self._connection
         assert connection is not None
+        if self.on_wait is not None:
+            self.on_wait()
         try:
             with contextlib.suppress(TimeoutError):
                 connection.drain_events(timeout=max(0.01, min(self._slice(), batch.deadline - time.monotonic())))
@@ -247,9 +263,9 @@ class AmqpTransport:
         return _Refused(reason) if reason is not None else BrokerUnavailable(f"{context}: {exc!r}")
 
     def _slice(self) -> float:
-        """How long one wait for the broker may last: a second, or half a heartbeat when that is shorter."""
+        """How long one wait for the broker may last: WAIT_TICK, or half a heartbeat when that is shorter."""
         beat = self._connection.get_heartbeat_interval() if self._connection is not None else 0
-        return min(1.0, beat / 2) if beat else 1.0
+        return min(WAIT_TICK, beat / 2) if beat else WAIT_TICK
 
     def _alive(self) -> bool:
         """Whether the idle connection still works. Between batches nobody reads from it or ticks its

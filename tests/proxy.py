@@ -2,7 +2,8 @@
 
 ``freeze()`` makes the connections open now half-open instead: bytes in either direction are swallowed and
 neither end learns that anything happened (no FIN, no RST), as when a NAT or firewall forgets a connection.
-Only a heartbeat notices that. New connections are forwarded as usual.
+Only a heartbeat notices that. New connections are forwarded as usual. ``hold_replies()`` keeps what the
+broker sends in the proxy until ``release_replies()``: a broker slow to confirm, its connections still up.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class OutageProxy:
         self.accepted = 0  # connections forwarded so far
         self.dropped_by_target = 0  # connections that the target (the broker) closed
         self._links: list[_Link] = []
+        self.replying = threading.Event()  # cleared by hold_replies(): the broker's frames wait in the proxy
+        self.replying.set()
         self._lock = threading.Lock()
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -65,6 +68,8 @@ class OutageProxy:
     def _pipe(self, link: _Link, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                if source is link.upstream:
+                    self.replying.wait()
                 if not link.frozen.is_set():
                     sink.sendall(data)
         if source is link.upstream:
@@ -82,6 +87,14 @@ class OutageProxy:
             for link in self._links:
                 link.frozen.set()
 
+    def hold_replies(self) -> None:
+        """Keep what the broker sends (confirms, returns) in the proxy until :meth:`release_replies`:
+        a broker that is slow to confirm, with the connection still up."""
+        self.replying.clear()
+
+    def release_replies(self) -> None:
+        self.replying.set()
+
     def cut(self) -> None:
         self.up.clear()
         with self._lock:
@@ -97,5 +110,6 @@ class OutageProxy:
 
     def close(self) -> None:
         self._closed = True
+        self.replying.set()
         self.cut()
         self.server.close()

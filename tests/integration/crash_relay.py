@@ -28,6 +28,7 @@ def main(window: str) -> None:
     from outbox.relay import Relay
 
     settings.OUTBOX_EXCHANGE = os.environ["TEST_OUTBOX_EXCHANGE"]
+    settings.OUTBOX_LEASE_SECONDS = 60.0  # the test ends the lease itself (expire_leases), never by waiting
     if window == "after-publish":
         Relay._record = _die  # type: ignore[method-assign]
     elif window == "after-claim":  # drain() sends through _take_off, run_once() through _publish

@@ -41,10 +41,10 @@ def test_checks__every_option_at_its_documented_default__no_outbox_errors():
     pytest.param({"OUTBOX_BREAKER_RESET": float("nan")}, "outbox.E003", "OUTBOX_BREAKER_RESET", id="reset-nan"),
     pytest.param({"OUTBOX_BACKOFF_BASE": 10.0, "OUTBOX_BACKOFF_CAP": 5.0}, "outbox.E004", "OUTBOX_BACKOFF_CAP",
                  id="cap-below-base"),
-    pytest.param({"OUTBOX_LEASE_SECONDS": 10.0, "OUTBOX_CONFIRM_TIMEOUT": 10.0}, "outbox.E005",
-                 "OUTBOX_LEASE_SECONDS", id="lease-equals-confirm-timeout"),
-    pytest.param({"OUTBOX_LEASE_SECONDS": 5.0, "OUTBOX_CONFIRM_TIMEOUT": 10.0}, "outbox.E005",
-                 "OUTBOX_LEASE_SECONDS", id="lease-below-confirm-timeout"),
+    pytest.param({"OUTBOX_LEASE_SECONDS": 1.0}, "outbox.E005", "OUTBOX_LEASE_SECONDS",
+                 id="lease-equals-twice-the-renewal-tick"),
+    pytest.param({"OUTBOX_LEASE_SECONDS": 0.6}, "outbox.E005", "OUTBOX_LEASE_SECONDS",
+                 id="lease-below-twice-the-renewal-tick"),
     pytest.param({"OUTBOX_MAX_BODY_BYTES": 0}, "outbox.E003", "OUTBOX_MAX_BODY_BYTES", id="max-body-zero"),
     pytest.param({"OUTBOX_MAX_HEADER_BYTES": -1}, "outbox.E003", "OUTBOX_MAX_HEADER_BYTES", id="max-header-negative"),
     pytest.param({"OUTBOX_MAX_HEADER_BYTES": "64k"}, "outbox.E003", "OUTBOX_MAX_HEADER_BYTES", id="max-header-str"),
@@ -57,6 +57,11 @@ def test_checks__misconfiguration__its_error_with_a_hint(overrides, check_id, me
     assert isinstance(error, Error)
     assert mentions in error.msg
     assert error.hint
+
+
+def test_checks__lease_shorter_than_the_confirm_timeout__no_error_since_leases_are_renewed():
+    with override_settings(OUTBOX_LEASE_SECONDS=3.0, OUTBOX_CONFIRM_TIMEOUT=10.0):
+        assert outbox_errors() == []
 
 
 def test_checks__broker_url_falls_back_to_celery_broker_url__no_error():

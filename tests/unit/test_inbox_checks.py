@@ -37,6 +37,7 @@ def test_inbox_checks__every_option_at_its_documented_default__no_errors():
     pytest.param({"INBOX_RETENTION_DAYS": -7}, "inbox.E001", "INBOX_RETENTION_DAYS", id="retention-negative"),
     pytest.param({"INBOX_POLL_INTERVAL": float("nan")}, "inbox.E001", "INBOX_POLL_INTERVAL", id="poll-nan"),
     pytest.param({"INBOX_BACKOFF": "fibonacci"}, "inbox.E002", "'fibonacci'", id="unknown-backoff"),
+    pytest.param({"INBOX_QUEUE_TYPE": "stream"}, "inbox.E008", "'stream'", id="unknown-queue-type"),
     pytest.param({"INBOX_RETENTION_DAYS": 0.001, "INBOX_DELAYED_RETRIES": 5, "INBOX_BACKOFF_BASE": 10.0,
                   "INBOX_BACKOFF_CAP": 3600.0}, "inbox.E003", "INBOX_RETENTION_DAYS", id="retention-below-horizon"),
     pytest.param({"INBOX_BROKER_URL": None, "OUTBOX_BROKER_URL": None, "CELERY_BROKER_URL": None}, "inbox.E004",

@@ -48,7 +48,7 @@ class Command(BaseCommand):
         self.stdout.write(f"consuming {consumer.queue_name} for {len(registry.all())} handler(s): {names}")
         try:
             stats = consumer.run(once=options["once"], idle_timeout=options["idle_timeout"])
-        except InboxError as exc:
+        except InboxError as exc:  # e.g. a queue of another type than INBOX_QUEUE_TYPE: the message says what to do
             raise CommandError(str(exc)) from exc
         summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing"
         self.stdout.write(f"processed: {summary}; delayed retries run: {stats.retries_run}")

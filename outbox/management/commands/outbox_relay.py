@@ -62,5 +62,6 @@ class Command(BaseCommand):
 
     def _report(self, result: RelayResult) -> None:
         self.stdout.write(f"sent {result.sent}, retrying {result.retried}, dead {result.dead}, "
-                          f"expired {result.expired}, released {result.released}")
+                          f"expired {result.expired}, released {result.released}"
+                          + (f", lease lost {result.lost}" if result.lost else ""))
 
