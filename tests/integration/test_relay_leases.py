@@ -90,7 +90,7 @@ def test_relay__clock_behind__publishes_a_message_due_by_the_database_clock(boun
 
 
 def test_relay__clock_ahead__leases_and_backs_off_from_the_database_clock(exchange):
-    with override_settings(OUTBOX_BACKOFF_BASE=60.0, OUTBOX_BACKOFF_CAP=60.0):
+    with override_settings(OUTBOX_BACKOFF_BASE=60.0, OUTBOX_BACKOFF_CAP=60.0, OUTBOX_UNROUTED=False):
         message = outbox.publish("nobody.listens", {"x": 1})
         before = database_now()
         with clock_off_by(timedelta(hours=1)):
