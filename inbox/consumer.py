@@ -25,7 +25,7 @@ from kombu.transport import pyamqp
 
 from inbox.conf import inbox_settings
 from inbox.decoding import Delivery, decode
-from inbox.exceptions import BrokerRefused, DatabaseUnavailable, InboxError, QueueTypeMismatch, RejectedMessage
+from inbox.exceptions import BrokerRefused, DatabaseUnavailable, InboxError, RejectedMessage
 from inbox.frames import guard_frames
 from inbox.processing import Outcome, Processor
 from inbox.registry import Registry, registry
@@ -47,16 +47,17 @@ class ConsumeStats:
 
 
 def queues_for(handlers: Registry, queue_name: str, exchange_name: str, *,
-               exchange_declared: bool = False) -> list[tuple[Queue, bool]]:
+               declared: bool = False) -> list[tuple[Queue, bool]]:
     """The queues this service consumes, each with its bindings, and whether it is the ordered one.
-    ``exchange_declared``: the exchange was declared already (:func:`outbox.topology.declare`).
+    ``declared``: the caller declares the exchange (:func:`outbox.topology.declare`) and the queues
+    (:func:`declare_queue`), so kombu only consumes them.
 
     Both are of type INBOX_QUEUE_TYPE: quorum queues (durable, never exclusive or auto-deleted) by default,
     whose single-active-consumer mode keeps the ordered queue's one-consumer-at-a-time order (RabbitMQ 3.10+);
     "classic" declares them as before, with no ``x-queue-type``, so existing classic queues still match.
     """
     # Declared as the relay declares it (same arguments), unless it was already.
-    exchange = topology.topic_exchange(exchange_name, declared=exchange_declared)
+    exchange = topology.topic_exchange(exchange_name, declared=declared)
     typed = {} if inbox_settings.QUEUE_TYPE == "classic" else {"x-queue-type": inbox_settings.QUEUE_TYPE}
     result = []
     for ordered, name, arguments in ((False, queue_name, typed),
@@ -64,7 +65,7 @@ def queues_for(handlers: Registry, queue_name: str, exchange_name: str, *,
         patterns = handlers.patterns(ordered=ordered)
         if patterns:
             queue = Queue(name, exchange=exchange, bindings=[binding(exchange, routing_key=p) for p in patterns],
-                          durable=True, auto_delete=False, queue_arguments=arguments or None)
+                          durable=True, auto_delete=False, queue_arguments=arguments or None, no_declare=declared)
             result.append((queue, ordered))
     return result
 
@@ -155,22 +156,15 @@ class InboxConsumer:
             connection.collect() if lost else connection.release()
 
     def _consumers(self, connection: Connection, channel: Any) -> list[KombuConsumer]:
-        """Declare the exchange (as it is, when an older version declared it otherwise), this service's queues
-        and a consumer on each; raises :class:`QueueTypeMismatch` when a queue exists with another type
-        (RabbitMQ refuses the declaration with PRECONDITION_FAILED)."""
+        """Declare the exchange and this service's queues with their bindings (each as it is when an older
+        version declared it otherwise: see :func:`declare_queue`), and a consumer on each queue."""
         exchange = outbox_settings.EXCHANGE
         topology.declare(connection.channel, channel, exchange)
         consumers = []
-        for queue, ordered in queues_for(self.registry, self.queue_name, exchange, exchange_declared=True):
-            try:
-                consumers.append(KombuConsumer(channel, queues=[queue], on_message=self._handler(ordered),
-                                               no_ack=False, auto_declare=True))
-            except PreconditionFailed as exc:
-                raise QueueTypeMismatch(
-                    f"queue {queue.name!r} exists on the broker with other arguments than INBOX_QUEUE_TYPE="
-                    f"{inbox_settings.QUEUE_TYPE!r} asks for ({exc.reply_text}). Set INBOX_QUEUE_TYPE='classic' "
-                    f"to keep the classic queue, or migrate it to a quorum queue: see 'Migrating classic queues "
-                    f"to quorum' in docs/operations.md.") from exc
+        for queue, ordered in queues_for(self.registry, self.queue_name, exchange, declared=True):
+            declare_queue(connection.channel, channel, queue)
+            consumers.append(KombuConsumer(channel, queues=[queue], on_message=self._handler(ordered),
+                                           no_ack=False, auto_declare=True))
         return consumers
 
     def _loop(self, connection: Connection, once: bool, idle_timeout: float) -> None:
@@ -289,6 +283,34 @@ class SentMessage(pyamqp.Message):
 def _cancel(consumers: list[KombuConsumer]) -> None:
     for consumer in consumers:
         consumer.cancel()
+
+
+def declare_queue(open_channel: Any, channel: Any, queue: Queue) -> bool:
+    """Declare ``queue`` and bind it on ``channel``; returns False when it exists with other arguments (a
+    classic queue of an older version where INBOX_QUEUE_TYPE asks for a quorum queue, or the reverse).
+
+    RabbitMQ refuses such a declaration and closes the channel that asked, so the queue is declared on a
+    channel of its own (``open_channel()``). An existing queue is then consumed as it is (binding does not
+    depend on the type), and how to migrate is logged at ERROR: halting the consumer of a running service on
+    upgrade would stop its work, not the queue's.
+    """
+    own = open_channel()
+    try:
+        own.queue_declare(queue.name, durable=True, auto_delete=False, arguments=queue.queue_arguments)
+    except PreconditionFailed as exc:
+        logger.error("queue %r exists on the broker with other arguments than INBOX_QUEUE_TYPE=%r asks for (%s): "
+                     "consuming it as it is. Set INBOX_QUEUE_TYPE='classic' to keep the classic queue, or migrate "
+                     "it to a quorum queue: see 'Migrating classic queues to quorum' in docs/operations.md.",
+                     queue.name, inbox_settings.QUEUE_TYPE, exc.reply_text,
+                     extra={"action": "inbox_queue_type_mismatch"})
+        matched = False
+    else:
+        own.close()
+        matched = True
+    for rule in queue.bindings:
+        assert rule.exchange is not None
+        channel.queue_bind(queue.name, rule.exchange.name, rule.routing_key)
+    return matched
 
 
 def keep_bodies_as_sent(channel: Any) -> None:

@@ -34,10 +34,6 @@ class DatabaseUnavailable(InboxError):
     """The database failed while a message was being processed; the worker gives back what it holds."""
 
 
-class QueueTypeMismatch(InboxError):
-    """An inbox queue exists on the broker with another type than INBOX_QUEUE_TYPE."""
-
-
 class NoSuchMessage(InboxError, LookupError):
     """No inbox message matches."""
 

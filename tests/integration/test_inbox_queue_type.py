@@ -1,5 +1,5 @@
 """The inbox's queues are quorum queues unless INBOX_QUEUE_TYPE opts out; an existing queue of the other type
-stops the consumer at start with an error that says how to migrate, instead of a broker traceback."""
+is consumed as it is, and the consumer says (at ERROR) how to migrate, instead of stopping or a broker traceback."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from kombu import Connection, Queue
 import outbox
 from inbox.conf import inbox_settings
 from inbox.consumer import InboxConsumer, queues_for
-from inbox.exceptions import QueueTypeMismatch
 from inbox.models import InboxMessage
 from inbox.registry import registry
 from outbox.relay import Relay
@@ -71,16 +70,26 @@ def test_consumer__default_queue_type__declares_quorum_queues_and_applies_messag
     assert (declared_type(inbox_queue), ordered) == ("quorum", "quorum")
 
 
-def test_consumer__existing_classic_queue__clean_error_with_the_migration_hint(inbox_queue, handlers):
-    handlers("orders.placed")(lambda message: None)
+def test_consumer__existing_classic_queue__consumed_as_it_is_and_the_migration_logged(inbox_queue, handlers, caplog):
+    # An upgrade: the queue exists from an older version as a classic queue, and RabbitMQ refuses to redeclare
+    # it as a quorum queue. Halting the consumer there would stop a running service on upgrade: it consumes
+    # the queue as it is (bindings included) and says at ERROR how to migrate.
+    seen = []
+    handlers("orders.placed")(lambda message: seen.append(message.payload))
     declare_classic(inbox_queue)
 
-    with pytest.raises(QueueTypeMismatch) as caught:
+    with caplog.at_level("ERROR"):
+        InboxConsumer().run(once=True, idle_timeout=0.1)  # binds the existing queue
+        outbox.publish("orders.placed", {"n": 1})
+        Relay().drain()
         InboxConsumer().run(once=True, idle_timeout=0.1)
 
-    message = str(caught.value)
-    assert inbox_queue in message and "INBOX_QUEUE_TYPE" in message and "docs/operations.md" in message
+    assert seen == [{"n": 1}]
     assert declared_type(inbox_queue) == "classic"  # left as it was
+    hints = [r.getMessage() for r in caplog.records if getattr(r, "action", "") == "inbox_queue_type_mismatch"]
+    assert hints, "the consumer says how to migrate"
+    hint = hints[0]
+    assert inbox_queue in hint and "INBOX_QUEUE_TYPE" in hint and "docs/operations.md" in hint
 
 
 def test_consumer__classic_opt_out__keeps_consuming_an_existing_classic_queue(inbox_queue, handlers):
