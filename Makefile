@@ -6,7 +6,10 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: demo test lint typecheck migrations-check bench bench-quick chaos chaos-small clean
+# A second environment with Django 4.2 LTS, the oldest Django the package claims (pyproject.toml).
+VENV42 ?= .venv-django42
+
+.PHONY: demo test test-django42 lint typecheck migrations-check bench bench-quick chaos chaos-small clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +25,17 @@ test: $(VENV)/.installed  ## lint, type-check, migrations check, then the test s
 	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) scripts/check_services.py
 	$(MAKE) --no-print-directory lint typecheck migrations-check
 	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+$(VENV42)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV42)
+	$(VENV42)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV42)/bin/python -m pip install --quiet -r requirements.txt "Django>=4.2,<5.0"
+	touch $@
+
+test-django42: $(VENV42)/.installed  ## the unit and integration tests on Django 4.2 LTS (CI runs it after make test)
+	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(VENV42)/bin/python scripts/check_services.py
+	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV42)/bin/python manage.py makemigrations --check --dry-run
+	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(VENV42)/bin/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -45,4 +59,4 @@ chaos-small: $(VENV)/.installed  ## the same with ~2,000 messages and every kind
 	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m chaos --small $(CHAOS_ARGS)
 
 clean:
-	rm -rf $(VENV) demo.sqlite3 demo-mailprovider.sqlite3 .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV42) demo.sqlite3 demo-mailprovider.sqlite3 .mypy_cache .ruff_cache
