@@ -28,6 +28,7 @@ from outbox.admin_counts import cheap_count
 from outbox.admin_display import (
     age_since,
     history_table,
+    link_list,
     next_attempt,
     one_line,
     preformatted,
@@ -35,9 +36,9 @@ from outbox.admin_display import (
     status_badge,
 )
 from outbox.admin_filters import RecentValuesFilter, StuckFilter
-from outbox.admin_related import cause, caused, faults, link_list, outbox_row, received
 from outbox.admin_summary import Summary
 from outbox.ids import short
+from outbox.related import cause, caused, faults, outbox_row, received
 
 RETRY = Operation(
     "retry", "Retry now", "retried",

@@ -14,12 +14,20 @@ from django.utils.safestring import SafeString
 from outbox import operations
 from outbox.admin_actions import Operation, confirm_then_run, has_permission
 from outbox.admin_base import ReadOnlyAdmin, ReadOnlyMessageAdmin
-from outbox.admin_display import age_since, next_attempt, one_line, preformatted, pretty_json, status_badge
+from outbox.admin_display import (
+    age_since,
+    link_list,
+    next_attempt,
+    one_line,
+    preformatted,
+    pretty_json,
+    status_badge,
+)
 from outbox.admin_filters import OutboxStuckFilter, TopicFilter
-from outbox.admin_related import cause, caused, link_list, received
 from outbox.admin_summary import Summary, outbox_summary
 from outbox.ids import short
 from outbox.models import BreakerState, OutboxMessage, Status
+from outbox.related import cause, caused, received
 from outbox.transitions import LEGAL, Changed
 
 RETRY = Operation(

@@ -26,7 +26,7 @@ from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from outbox.admin_counts import Count, cheap_count
-from outbox.admin_related import link_list
+from outbox.admin_display import link_list
 from outbox.transitions import Changed
 
 CONFIRM = "confirm"
