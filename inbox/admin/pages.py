@@ -17,15 +17,15 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from inbox import operations, transitions
-from inbox.admin_groups import dead_groups, dead_in_group
-from inbox.admin_summary import inbox_summary
+from inbox.admin.groups import dead_groups, dead_in_group
+from inbox.admin.summary import inbox_summary
 from inbox.conf import inbox_settings
 from inbox.models import InboxMessage, Status
 from inbox.registry import registry
-from outbox.admin_actions import CONFIRM, Operation, confirm_then_run, confirmation_page, log_bulk
-from outbox.admin_base import ReadOnlyMessageAdmin
-from outbox.admin_counts import cheap_count
-from outbox.admin_display import (
+from outbox.admin.actions import CONFIRM, Operation, confirm_then_run, confirmation_page, log_bulk
+from outbox.admin.base import ReadOnlyMessageAdmin
+from outbox.admin.counts import cheap_count
+from outbox.admin.display import (
     age_since,
     history_table,
     link_list,
@@ -35,8 +35,8 @@ from outbox.admin_display import (
     pretty_json,
     status_badge,
 )
-from outbox.admin_filters import RecentValuesFilter, StuckFilter
-from outbox.admin_summary import Summary
+from outbox.admin.filters import RecentValuesFilter, StuckFilter
+from outbox.admin.summary import Summary
 from outbox.ids import short
 from outbox.related import cause, caused, faults, outbox_row, received
 

@@ -2,7 +2,7 @@
 messages of the last hour and stuck ones.
 
 Unlike ``outbox/status.py`` (whose GROUP BY reads the whole table, fine for a command run now and then),
-this runs on every changelist page, so every count is a :func:`~outbox.admin_counts.cheap_counts`:
+this runs on every changelist page, so every count is a :func:`~outbox.admin.counts.cheap_counts`:
 bounded index scans in one statement, and the planner's estimate for a status with more rows than
 that. The definitions ("dead in the last hour", "stuck") are the same as ``messaging_status``'s.
 """
@@ -17,8 +17,8 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Min, QuerySet
 from django.utils import timezone
 
-from outbox.admin_counts import Count, cheap_counts
-from outbox.admin_display import short_age
+from outbox.admin.counts import Count, cheap_counts
+from outbox.admin.display import short_age
 from outbox.conf import outbox_settings
 from outbox.models import OutboxMessage, Status
 

@@ -1,8 +1,8 @@
 """What the outbox and inbox admins share: read-only pages over tables of millions of rows.
 
-Nothing here counts a whole table: the paginator estimates (``admin_counts``), the full result count
+Nothing here counts a whole table: the paginator estimates (``counts.py``), the full result count
 is off, facets are off, the search is exact matches on indexed columns, and the filters read bounded
-samples. Operators act through actions that need their own permission (``admin_actions``).
+samples. Operators act through actions that need their own permission (``actions.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from outbox.admin_actions import RETURN_TO, Operation, has_permission
-from outbox.admin_counts import CheapCountPaginator
+from outbox.admin.actions import RETURN_TO, Operation, has_permission
+from outbox.admin.counts import CheapCountPaginator
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -89,7 +89,7 @@ class ReadOnlyMessageAdmin(ReadOnlyAdmin):
         return super().changelist_view(request, context)
 
     def summary(self, request: HttpRequest) -> Any:
-        """The counts shown above the list (see ``admin_summary``); None for none."""
+        """The counts shown above the list (see ``summary.py``); None for none."""
         return None
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",

@@ -1,4 +1,4 @@
-"""The summary above the inbox's admin list (same cheap counts as the outbox's, ``outbox/admin_summary.py``)."""
+"""The summary above the inbox's admin list (same cheap counts as the outbox's, ``outbox/admin/summary.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from inbox.conf import inbox_settings
 from inbox.models import InboxMessage, Status
-from outbox.admin_summary import RECENT, Summary, summarize
+from outbox.admin.summary import RECENT, Summary, summarize
 
 
 def inbox_summary(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> Summary:

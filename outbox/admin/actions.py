@@ -25,8 +25,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from outbox.admin_counts import Count, cheap_count
-from outbox.admin_display import link_list
+from outbox.admin.counts import Count, cheap_count
+from outbox.admin.display import link_list
 from outbox.transitions import Changed
 
 CONFIRM = "confirm"

@@ -12,9 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString
 
 from outbox import operations
-from outbox.admin_actions import Operation, confirm_then_run, has_permission
-from outbox.admin_base import ReadOnlyAdmin, ReadOnlyMessageAdmin
-from outbox.admin_display import (
+from outbox.admin.actions import Operation, confirm_then_run, has_permission
+from outbox.admin.base import ReadOnlyAdmin, ReadOnlyMessageAdmin
+from outbox.admin.display import (
     age_since,
     link_list,
     next_attempt,
@@ -23,8 +23,8 @@ from outbox.admin_display import (
     pretty_json,
     status_badge,
 )
-from outbox.admin_filters import OutboxStuckFilter, TopicFilter
-from outbox.admin_summary import Summary, outbox_summary
+from outbox.admin.filters import OutboxStuckFilter, TopicFilter
+from outbox.admin.summary import Summary, outbox_summary
 from outbox.ids import short
 from outbox.models import BreakerState, OutboxMessage, Status
 from outbox.related import cause, caused, received
