@@ -22,7 +22,7 @@ from inbox.admin.summary import inbox_summary
 from inbox.conf import inbox_settings
 from inbox.models import InboxMessage, Status
 from inbox.registry import registry
-from outbox.admin.actions import CONFIRM, Operation, confirm_then_run, confirmation_page, log_bulk
+from outbox.admin.actions import CONFIRM, Operation, confirmation_page, log_bulk
 from outbox.admin.base import ReadOnlyMessageAdmin
 from outbox.admin.counts import cheap_count
 from outbox.admin.display import (
@@ -46,13 +46,15 @@ RETRY = Operation(
     "poll); a blocked message only once nothing is ahead of it in its key. Messages refused on the wire (no "
     "handler) cannot be retried; other messages (done ones above all) are left as they are.",
     eligible=lambda rows: transitions.eligible(rows, "retry"),
-    run=lambda rows, reason, actor: transitions.retry(rows, actor=actor))
+    run=lambda rows, reason, actor: transitions.retry(rows, actor=actor),
+    label="Retry now (dead, waiting or blocked: due now)")
 DISCARD = Operation(
     "discard", "Discard", "discarded",
     "Dead, waiting and blocked messages are kept but marked discarded, with your reason in their history; "
     "they never run again. The next message of an ordered key is released. Other messages are left as they are.",
     eligible=lambda rows: transitions.eligible(rows, "discard"),
-    run=lambda rows, reason, actor: transitions.discard(rows, reason, actor=actor), needs_reason=True)
+    run=lambda rows, reason, actor: transitions.discard(rows, reason, actor=actor), needs_reason=True,
+    label="Discard, with a reason (kept, never run again)")
 
 
 class InboxStuckFilter(StuckFilter):
@@ -107,7 +109,6 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
     search_fields = ("=message_id", "=key", "=correlation_id")  # shows the search box; see get_search_results
     search_exact = ("message_id", "key", "correlation_id")
     search_help_text = "Exact message id, ordering key or correlation id."
-    actions = ("retry", "discard")
     operations = (RETRY, DISCARD)
     change_list_template = "admin/inbox/inboxmessage/change_list.html"
     fieldsets = (
@@ -123,15 +124,6 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
 
     def summary(self, request: HttpRequest) -> Summary:
         return inbox_summary(self.get_queryset(request).db)
-
-    # -- actions ------------------------------------------------------------------------------
-    @admin.action(permissions=["retry"], description="Retry now (dead, waiting or blocked: due now)")
-    def retry(self, request: HttpRequest, queryset: QuerySet[InboxMessage]) -> HttpResponse | None:
-        return confirm_then_run(self, request, queryset, RETRY)
-
-    @admin.action(permissions=["discard"], description="Discard, with a reason (kept, never run again)")
-    def discard(self, request: HttpRequest, queryset: QuerySet[InboxMessage]) -> HttpResponse | None:
-        return confirm_then_run(self, request, queryset, DISCARD)
 
     # -- dead groups --------------------------------------------------------------------------
     def get_urls(self) -> list[URLPattern]:
@@ -150,11 +142,11 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/inbox/inboxmessage/dead_groups.html", {
             **self.admin_site.each_context(request), "opts": self.opts, "title": "Dead inbox messages by error group",
-            "groups": dead_groups(self.get_queryset(request).db), "can_retry": self.has_retry_permission(request)})
+            "groups": dead_groups(self.get_queryset(request).db), "can_retry": RETRY.allows(self, request)})
 
     def retry_group_view(self, request: HttpRequest, error_group: str) -> HttpResponse:
         """POST: the confirmation page; POST with ``confirm=yes``: retry every dead message of the group."""
-        if not self.has_retry_permission(request):
+        if not RETRY.allows(self, request):
             raise PermissionDenied
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])

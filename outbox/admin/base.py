@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from outbox.admin.actions import RETURN_TO, Operation, has_permission
+from outbox.admin.actions import RETURN_TO, Operation
 from outbox.admin.counts import CheapCountPaginator
 
 
@@ -49,12 +49,14 @@ class ReadOnlyMessageAdmin(ReadOnlyAdmin):
     #: The operations offered as buttons on a message's page (each also an action of the same name).
     operations: tuple[Operation, ...] = ()
 
-    # -- permissions --------------------------------------------------------------------------
-    def has_retry_permission(self, request: HttpRequest) -> bool:
-        return has_permission(self, request, "retry")
-
-    def has_discard_permission(self, request: HttpRequest) -> bool:
-        return has_permission(self, request, "discard")
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each of ``operations`` becomes an admin action of its name, behind its ``has_<name>_permission``
+        method: declaring the :class:`~outbox.admin.actions.Operation` is all an action takes."""
+        super().__init_subclass__(**kwargs)
+        for operation in cls.operations:
+            setattr(cls, operation.name, operation.action())
+            setattr(cls, f"has_{operation.name}_permission", operation.permission_check())
+        cls.actions = tuple(operation.name for operation in cls.operations)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = [str(name) for _, options in (self.fieldsets or ()) for name in options["fields"]]

@@ -7,12 +7,11 @@ import uuid
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from outbox import operations
-from outbox.admin.actions import Operation, confirm_then_run, has_permission
+from outbox.admin.actions import Operation
 from outbox.admin.base import ReadOnlyAdmin, ReadOnlyMessageAdmin
 from outbox.admin.display import (
     age_since,
@@ -35,19 +34,21 @@ RETRY = Operation(
     "Dead and pending messages become due now, with their attempts reset; the relay publishes them on its "
     "next round. Other messages are left as they are.",
     eligible=lambda rows: rows.filter(status__in=LEGAL["retry"]),
-    run=lambda rows, reason, actor: Changed(operations.retry(rows)))
+    run=lambda rows, reason, actor: Changed(operations.retry(rows)), label="Retry now (dead or pending: due now)")
 DISCARD = Operation(
     "discard", "Discard", "discarded",
     "Pending and dead messages are kept but marked discarded, with your reason: they are never published. "
     "A dead message no longer holds back the later messages of its key. Other messages are left as they are.",
     eligible=lambda rows: rows.filter(status__in=LEGAL["discard"]),
-    run=lambda rows, reason, actor: Changed(operations.discard(rows, reason)), needs_reason=True)
+    run=lambda rows, reason, actor: Changed(operations.discard(rows, reason)), needs_reason=True,
+    label="Discard, with a reason (kept, never published)")
 REPLAY = Operation(
     "replay", "Replay", "replayed",
     "Sent messages are published again with the same message id. Consumers' inboxes drop them as duplicates "
     "unless their deduplication window has passed. Messages not sent are left as they are.",
     eligible=lambda rows: rows.filter(status__in=LEGAL["replay"]),
-    run=lambda rows, reason, actor: Changed(operations.replay(rows)))
+    run=lambda rows, reason, actor: Changed(operations.replay(rows)),
+    label="Replay (publish a sent message again, same id)")
 
 
 @admin.register(OutboxMessage)
@@ -59,7 +60,6 @@ class OutboxMessageAdmin(ReadOnlyMessageAdmin):
     search_fields = ("=id", "=key", "=correlation_id")  # shows the search box; the search is get_search_results
     search_exact = ("id", "key", "correlation_id")
     search_help_text = "Exact message id, ordering key or correlation id."
-    actions = ("retry", "discard", "replay")
     operations = (RETRY, DISCARD, REPLAY)
     fieldsets = (
         (None, {"fields": ("id", "status", "topic", "key", "seq", "attempts", "created_at", "available_at",
@@ -78,22 +78,6 @@ class OutboxMessageAdmin(ReadOnlyMessageAdmin):
 
     def summary(self, request: HttpRequest) -> Summary:
         return outbox_summary(self.get_queryset(request).db)
-
-    # -- actions ------------------------------------------------------------------------------
-    def has_replay_permission(self, request: HttpRequest) -> bool:
-        return has_permission(self, request, "replay")
-
-    @admin.action(permissions=["retry"], description="Retry now (dead or pending: due now)")
-    def retry(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> HttpResponse | None:
-        return confirm_then_run(self, request, queryset, RETRY)
-
-    @admin.action(permissions=["discard"], description="Discard, with a reason (kept, never published)")
-    def discard(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> HttpResponse | None:
-        return confirm_then_run(self, request, queryset, DISCARD)
-
-    @admin.action(permissions=["replay"], description="Replay (publish a sent message again, same id)")
-    def replay(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> HttpResponse | None:
-        return confirm_then_run(self, request, queryset, REPLAY)
 
     # -- columns ------------------------------------------------------------------------------
     @admin.display(description="id", ordering="id")
