@@ -36,7 +36,9 @@ class InboxStatus:
 
 @dataclass(frozen=True)
 class DeadGroup:
-    """Dead inbox messages of one handler that failed the same way (same exception type and top frames)."""
+    """Dead inbox messages that failed the same way (same exception type and top frames): in
+    ``messaging_status`` one group per error group and handler; the admin's
+    :class:`~inbox.admin.groups.ErrorGroupSample` spans handlers."""
 
     error_group: str
     count: int

@@ -22,23 +22,14 @@ from inbox.admin.summary import inbox_summary
 from inbox.conf import inbox_settings
 from inbox.models import InboxMessage, Status
 from inbox.registry import registry
+from outbox.admin import display
 from outbox.admin.actions import CONFIRM, Operation, confirmation_page, log_bulk
 from outbox.admin.base import ReadOnlyMessageAdmin
 from outbox.admin.counts import cheap_count
-from outbox.admin.display import (
-    age_since,
-    history_table,
-    link_list,
-    next_attempt,
-    one_line,
-    preformatted,
-    pretty_json,
-    status_badge,
-)
-from outbox.admin.filters import RecentValuesFilter, StuckFilter
+from outbox.admin.filters import RecentValuesFilter, StuckFilter, TopicFilter
 from outbox.admin.summary import Summary
 from outbox.ids import short
-from outbox.related import cause, caused, faults, outbox_row, received
+from outbox.related import faults, outbox_row, received
 
 RETRY = Operation(
     "retry", "Retry now", "retried",
@@ -74,10 +65,7 @@ class HandlerFilter(RecentValuesFilter):
         return [spec.name for spec in registry.all()]
 
 
-class InboxTopicFilter(RecentValuesFilter):
-    title = "topic (seen lately)"
-    parameter_name = "topic"
-    field = "topic"
+class InboxTopicFilter(TopicFilter):
     newest_first = "-id"
 
 
@@ -125,6 +113,9 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
     def summary(self, request: HttpRequest) -> Summary:
         return inbox_summary(self.get_queryset(request).db)
 
+    def wire_id(self, obj: InboxMessage) -> str:
+        return obj.message_id
+
     # -- dead groups --------------------------------------------------------------------------
     def get_urls(self) -> list[URLPattern]:
         name = f"{self.opts.app_label}_{self.opts.model_name}"
@@ -164,7 +155,7 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
         return confirmation_page(request, self, {
             "title": "Retry the whole group: are you sure?", "description": RETRY.description,
             "scope": f"all {count} dead messages of error group {error_group} ({kind})", "count": count,
-            "sample": link_list(rows.order_by("-id")[:20], self.admin_site.name), "hidden": [(CONFIRM, "yes")],
+            "sample": self.links(rows.order_by("-id")[:20]), "hidden": [(CONFIRM, "yes")],
             "submit": "Yes, retry the whole group", "cancel_url": back})
 
     # -- columns ------------------------------------------------------------------------------
@@ -172,32 +163,20 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
     def short_id(self, obj: InboxMessage) -> str:
         return short(obj.message_id)
 
-    @admin.display(description="status")
-    def status_badge(self, obj: InboxMessage) -> SafeString:
-        return status_badge(obj.status, obj.get_status_display())
-
     @admin.display(description="age", ordering="id")
     def age(self, obj: InboxMessage) -> str:
-        return age_since(obj.received_at)
+        return display.age_since(obj.received_at)
 
     @admin.display(description="next attempt")
     def next_attempt(self, obj: InboxMessage) -> SafeString | str:
-        return next_attempt(obj.available_at) if obj.status == Status.WAITING else "—"
+        return display.next_attempt(obj.available_at) if obj.status == Status.WAITING else "—"
 
     @admin.display(description="last error")
     def error(self, obj: InboxMessage) -> SafeString | str:
         text = f"{obj.error_type.rsplit('.', 1)[-1]}: {obj.error_message}" if obj.error_type else obj.error_message
-        return one_line(text)
+        return display.one_line(text)
 
     # -- detail page --------------------------------------------------------------------------
-    @admin.display(description="payload")
-    def payload_pretty(self, obj: InboxMessage) -> SafeString:
-        return pretty_json(obj.payload)
-
-    @admin.display(description="headers")
-    def headers_pretty(self, obj: InboxMessage) -> SafeString:
-        return pretty_json(obj.headers)
-
     @admin.display(description="error group")
     def error_group_link(self, obj: InboxMessage) -> SafeString | str:
         if not obj.error_group:
@@ -207,28 +186,20 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
 
     @admin.display(description="traceback")
     def traceback_pre(self, obj: InboxMessage) -> SafeString | str:
-        return preformatted(obj.traceback)
+        return display.preformatted(obj.traceback)
 
     @admin.display(description="attempts and operator actions")
     def history_table(self, obj: InboxMessage) -> SafeString | str:
-        return history_table(obj.history)
-
-    @admin.display(description="caused by")
-    def caused_by(self, obj: InboxMessage) -> SafeString | str:
-        return link_list(cause(obj.causation_id), self.admin_site.name)
+        return display.history_table(obj.history)
 
     @admin.display(description="sent by this service's outbox")
     def sent_as(self, obj: InboxMessage) -> SafeString | str:
-        return link_list(outbox_row(obj.message_id), self.admin_site.name)
+        return self.links(outbox_row(obj.message_id))
 
     @admin.display(description="same message, other handlers")
     def other_handlers(self, obj: InboxMessage) -> SafeString | str:
-        return link_list([row for row in received(obj.message_id) if row.pk != obj.pk], self.admin_site.name)
-
-    @admin.display(description="messages it caused")
-    def caused_messages(self, obj: InboxMessage) -> SafeString | str:
-        return link_list(caused(obj.message_id, obj.correlation_id), self.admin_site.name)
+        return self.links([row for row in received(obj.message_id) if row.pk != obj.pk])
 
     @admin.display(description="fault message")
     def fault_message(self, obj: InboxMessage) -> SafeString | str:
-        return link_list(faults(obj.message_id, obj.correlation_id, inbox_settings.FAULT_SUFFIX), self.admin_site.name)
+        return self.links(faults(obj.message_id, obj.correlation_id, inbox_settings.FAULT_SUFFIX))

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Min
-from django.utils import timezone
 
 from inbox.conf import inbox_settings
 from inbox.models import InboxMessage, Status
-from outbox.admin.summary import RECENT, Summary, summarize
+from outbox.admin.summary import Summary, table_summary
 
 
 def inbox_summary(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> Summary:
     """Counts by status, the oldest waiting or blocked message, dead in the last hour (by last failure,
     as in ``messaging_status``) and stuck messages (waiting longer than INBOX_STUCK_AFTER)."""
-    now = now or timezone.now()
     messages = InboxMessage.objects.using(using)
-    oldest = messages.waiting().aggregate(oldest=Min("received_at"))["oldest"]
-    return summarize(messages.all(), list(Status.choices),
-                     dead_recent=messages.dead().filter(last_failed_at__gte=now - RECENT),
-                     stuck=messages.stuck(now, timedelta(seconds=inbox_settings.STUCK_AFTER)),
-                     oldest=oldest, oldest_label="oldest waiting", now=now)
+    return table_summary(messages, messages.waiting(), list(Status.choices), arrived="received_at",
+                         died="last_failed_at", stuck_after=inbox_settings.STUCK_AFTER, oldest_label="oldest waiting",
+                         now=now)

@@ -7,15 +7,20 @@ samples. Operators act through actions that need their own permission (``actions
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.safestring import SafeString
 
 from outbox.admin.actions import RETURN_TO, Operation
 from outbox.admin.counts import CheapCountPaginator
+from outbox.admin.display import link_list, pretty_json, status_badge
+from outbox.related import cause, caused
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -108,3 +113,32 @@ class ReadOnlyMessageAdmin(ReadOnlyAdmin):
         allowed = self.get_actions(request)
         rows = self.get_queryset(request).filter(pk=obj.pk)
         return [op for op in self.operations if op.name in allowed and op.eligible(rows).exists()]
+
+    # -- columns both tables show -------------------------------------------------------------
+    def links(self, rows: Iterable[models.Model]) -> SafeString | str:
+        """Links to the admin pages of ``rows`` on this admin site ("" for none)."""
+        return link_list(rows, self.admin_site.name)
+
+    def wire_id(self, obj: Any) -> str:
+        """The message id on the wire of row ``obj`` (a subclass says which field holds it)."""
+        raise NotImplementedError
+
+    @admin.display(description="status")
+    def status_badge(self, obj: Any) -> SafeString:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj: Any) -> SafeString:
+        return pretty_json(obj.payload)
+
+    @admin.display(description="headers")
+    def headers_pretty(self, obj: Any) -> SafeString:
+        return pretty_json(obj.headers)
+
+    @admin.display(description="caused by")
+    def caused_by(self, obj: Any) -> SafeString | str:
+        return self.links(cause(obj.causation_id))
+
+    @admin.display(description="messages it caused")
+    def caused_messages(self, obj: Any) -> SafeString | str:
+        return self.links(caused(self.wire_id(obj), obj.correlation_id))

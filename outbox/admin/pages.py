@@ -11,22 +11,14 @@ from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from outbox import operations
+from outbox.admin import display
 from outbox.admin.actions import Operation
 from outbox.admin.base import ReadOnlyAdmin, ReadOnlyMessageAdmin
-from outbox.admin.display import (
-    age_since,
-    link_list,
-    next_attempt,
-    one_line,
-    preformatted,
-    pretty_json,
-    status_badge,
-)
 from outbox.admin.filters import OutboxStuckFilter, TopicFilter
 from outbox.admin.summary import Summary, outbox_summary
 from outbox.ids import short
 from outbox.models import BreakerState, OutboxMessage, Status
-from outbox.related import cause, caused, received
+from outbox.related import received
 from outbox.transitions import LEGAL, Changed
 
 RETRY = Operation(
@@ -79,51 +71,34 @@ class OutboxMessageAdmin(ReadOnlyMessageAdmin):
     def summary(self, request: HttpRequest) -> Summary:
         return outbox_summary(self.get_queryset(request).db)
 
+    def wire_id(self, obj: OutboxMessage) -> str:
+        return str(obj.id)
+
     # -- columns ------------------------------------------------------------------------------
     @admin.display(description="id", ordering="id")
     def short_id(self, obj: OutboxMessage) -> str:
         return short(obj.id)
 
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj: OutboxMessage) -> SafeString:
-        return status_badge(obj.status, obj.get_status_display())
-
     @admin.display(description="age", ordering="created_at")
     def age(self, obj: OutboxMessage) -> str:
-        return age_since(obj.created_at)
+        return display.age_since(obj.created_at)
 
     @admin.display(description="next attempt", ordering="available_at")
     def next_attempt(self, obj: OutboxMessage) -> SafeString | str:
-        return next_attempt(obj.available_at) if obj.status == Status.PENDING else "—"
+        return display.next_attempt(obj.available_at) if obj.status == Status.PENDING else "—"
 
     @admin.display(description="last error")
     def error(self, obj: OutboxMessage) -> SafeString | str:
-        return one_line(obj.last_error)
+        return display.one_line(obj.last_error)
 
     # -- detail page --------------------------------------------------------------------------
-    @admin.display(description="payload")
-    def payload_pretty(self, obj: OutboxMessage) -> SafeString:
-        return pretty_json(obj.payload)
-
-    @admin.display(description="headers")
-    def headers_pretty(self, obj: OutboxMessage) -> SafeString:
-        return pretty_json(obj.headers)
-
     @admin.display(description="last error")
     def last_error_full(self, obj: OutboxMessage) -> SafeString | str:
-        return preformatted(obj.last_error)
-
-    @admin.display(description="caused by")
-    def caused_by(self, obj: OutboxMessage) -> SafeString | str:
-        return link_list(cause(obj.causation_id), self.admin_site.name)
-
-    @admin.display(description="messages it caused")
-    def caused_messages(self, obj: OutboxMessage) -> SafeString | str:
-        return link_list(caused(str(obj.id), obj.correlation_id), self.admin_site.name)
+        return display.preformatted(obj.last_error)
 
     @admin.display(description="received by (this service's inbox)")
     def received_by(self, obj: OutboxMessage) -> SafeString | str:
-        return link_list(received(str(obj.id)), self.admin_site.name)
+        return self.links(received(self.wire_id(obj)))
 
 
 @admin.register(BreakerState)
@@ -136,4 +111,4 @@ class BreakerStateAdmin(ReadOnlyAdmin):
 
     @admin.display(description="reason")
     def short_reason(self, obj: BreakerState) -> SafeString | str:
-        return one_line(obj.reason)
+        return display.one_line(obj.reason)
