@@ -22,7 +22,7 @@ from enum import Enum
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from inbox import ordering, transitions
+from inbox import metrics, ordering, transitions
 from inbox.conf import inbox_settings
 from inbox.decoding import Delivery, parse_time, plain, storable
 from inbox.failures import Failure, describe, rejection
@@ -31,7 +31,7 @@ from inbox.message import Message
 from inbox.models import InboxMessage, KeyPosition, Status
 from inbox.registry import HandlerSpec, Registry, registry
 from inbox.retry import max_attempts, next_retry
-from outbox import metrics, tracing
+from outbox import tracing
 from outbox.breaker import CircuitBreaker, State
 from outbox.context import Cause, caused_by
 from outbox.routing import model_write_alias

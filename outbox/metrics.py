@@ -2,9 +2,10 @@
 without it every function here does nothing.
 
 Counters are per process (each process that publishes, relays or consumes counts its own), in
-prometheus_client's default registry: see :data:`OUTBOX_COUNTERS` and :data:`INBOX_COUNTERS`. Gauges of
-the tables (pending, oldest pending age, dead, stuck) are read from the database on each scrape by
-:class:`StatusCollector`, so every process reports the same, true values. Expose them with the
+prometheus_client's default registry: see :data:`OUTBOX_COUNTERS` (other apps declare theirs with
+:func:`counter_of`, as ``inbox/metrics.py`` does). Gauges of the tables (pending, oldest pending age, dead,
+stuck) are read from the database on each scrape by :class:`StatusCollector`, so every process reports the
+same, true values; other apps add theirs with :func:`register_gauges`. Expose them with the
 ``outbox.views.metrics`` view or, in the relay and consumer processes, with ``--metrics-port`` (:func:`serve`).
 """
 
@@ -13,9 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 try:
@@ -33,14 +35,6 @@ OUTBOX_COUNTERS = {
     "retried": "Publish attempts that failed and will be retried.",
     "dead": "Messages that went dead after their last publish attempt.",
     "expired": "Messages that expired before they could be sent.",
-}
-#: Inbox counters, labelled by handler (counted when the handler's transaction commits).
-INBOX_COUNTERS = {
-    "applied": "Messages a handler applied.",
-    "retried": "Failures scheduled for a delayed retry.",
-    "dead": "Messages that went dead (retries exhausted, or refused by a business error).",
-    "expired": "Messages that expired before a handler applied them.",
-    "skipped": "Stale messages skipped (a later one of their key was already applied).",
 }
 #: Distinct topics counted by name; later new topics are counted as "other" (bounded label cardinality).
 MAX_TOPICS = 100
@@ -60,7 +54,7 @@ def outbox_event(event: str, topics: Iterable[str]) -> None:
     """Count one ``event`` (a key of :data:`OUTBOX_COUNTERS`) per topic in ``topics``; no-op without prometheus."""
     if prometheus_client is None:
         return
-    counter = _counter("outbox", event, "topic", OUTBOX_COUNTERS)
+    counter = counter_of("outbox", event, "topic", OUTBOX_COUNTERS)
     for topic, count in Counter(topics).items():
         counter.labels(topic=_topic_label(topic)).inc(count)
 
@@ -72,20 +66,25 @@ def outbox_event_on_commit(event: str, topics: Iterable[str], using: str = DEFAU
         transaction.on_commit(lambda: outbox_event(event, names), using=using)
 
 
-def inbox_event(event: str, handler: str, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Count ``event`` (a key of :data:`INBOX_COUNTERS`) for ``handler`` once the current transaction of
-    ``using`` commits (never if it rolls back); no-op without prometheus."""
-    if prometheus_client is not None:
-        counter = _counter("inbox", event, "handler", INBOX_COUNTERS)
-        transaction.on_commit(lambda: counter.labels(handler=handler).inc(), using=using)
-
-
-def _counter(app: str, event: str, label: str, known: dict[str, str]) -> Any:
+def counter_of(app: str, event: str, label: str, known: dict[str, str]) -> Any:
+    """The counter ``<app>_<event>`` with one label ``label`` (help text from ``known[event]``), created on
+    first use. Call only when :func:`enabled`."""
     name = f"{app}_{event}"
     with _lock:
         if name not in _counters:
             _counters[name] = prometheus_client.Counter(name, known[event], [label])
         return _counters[name]
+
+
+#: A source of gauges: ``using`` -> the metric families, read from the database now.
+GaugeSource = Callable[[str], Iterable[Any]]
+_gauge_sources: dict[str, GaugeSource] = {}
+
+
+def register_gauges(app: str, source: GaugeSource) -> None:
+    """Add the gauges of ``source`` to each scrape while ``app`` is installed (the inbox registers its own
+    from its ``AppConfig.ready()``); registering an app again replaces its source."""
+    _gauge_sources[app] = source
 
 
 def _topic_label(topic: str) -> str:
@@ -114,28 +113,28 @@ class StatusCollector:
         from outbox import status
 
         try:
-            outbox, inbox = status.outbox_status(self.using), None
-            if status.inbox_installed():
-                inbox = status.inbox_status(self.using)
+            outbox = status.outbox_status(self.using)
+            contributed = [gauge for app, source in _gauge_sources.items() if apps.is_installed(app)
+                           for gauge in source(self.using)]
             breakers = status.breakers(self.using)
             unrouted = status.unrouted_messages()
         except DatabaseError:
             logger.warning("metrics: could not read the outbox status", exc_info=True,
                            extra={"action": "metrics_status_failed"})
             return
-        yield from _table_gauges("outbox", "pending", outbox.counts.get("pending", 0), outbox.oldest_pending_age,
-                                 outbox.counts.get("dead", 0), outbox.stuck)
-        if inbox is not None:
-            yield from _table_gauges("inbox", "waiting", inbox.counts.get("waiting", 0) + inbox.counts.get(
-                "blocked", 0), inbox.oldest_waiting_age, inbox.counts.get("dead", 0), inbox.stuck)
+        yield from table_gauges("outbox", "pending", outbox.counts.get("pending", 0), outbox.oldest_pending_age,
+                                outbox.counts.get("dead", 0), outbox.stuck)
+        yield from contributed
         yield _breaker_gauge(breakers)
         if unrouted is not None:
             yield GaugeMetricFamily("outbox_unrouted_messages", "Messages kept in the exchange's unrouted queue "
                                     "(published when no binding matched them; see OUTBOX_UNROUTED).", value=unrouted)
 
 
-def _table_gauges(app: str, unfinished: str, count: int, oldest: float | None, dead: int, stuck: int
-                  ) -> Iterator[Any]:
+def table_gauges(app: str, unfinished: str, count: int, oldest: float | None, dead: int, stuck: int
+                 ) -> Iterator[Any]:
+    """The four gauges of one table: ``<app>_<unfinished>_messages``, ``<app>_oldest_<unfinished>_age_seconds``,
+    ``<app>_dead_messages`` and ``<app>_stuck_messages``."""
     yield GaugeMetricFamily(f"{app}_{unfinished}_messages", f"{app.title()} messages {unfinished} now.", value=count)
     yield GaugeMetricFamily(f"{app}_oldest_{unfinished}_age_seconds",
                             f"Age of the oldest {unfinished} {app} message (0 when none).", value=oldest or 0.0)

@@ -1,6 +1,6 @@
 """What an operator picked: filters shared by the replay and purge commands (and anything else that acts
-on many messages), turned into a queryset of outbox messages here and of inbox messages in
-``inbox/selection.py``.
+on many messages), turned into a queryset of outbox messages here; the inbox extends it with filters of its own
+(``inbox/selection.py``).
 """
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -18,26 +20,41 @@ from outbox.exceptions import InvalidSelection
 from outbox.models import OutboxMessage, OutboxMessageQuerySet
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+Rows = TypeVar("Rows", bound=QuerySet[Any])
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @dataclass(frozen=True)
 class Selection:
-    """Filters that must all match; an empty tuple or None means "any". ``ids`` are wire message ids."""
+    """Filters that must all match; an empty tuple or None means "any". ``ids`` are wire message ids.
+    Another app's subclass adds filters of its own (``inbox/selection.py``)."""
 
     ids: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
-    handlers: tuple[str, ...] = ()
-    error_groups: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
 
     @property
     def is_empty(self) -> bool:
         """True when no filter is set (the selection is every message)."""
-        return self == Selection()
+        return self == type(self)()
+
+    def not_for_outbox(self) -> str:
+        """Why the outbox cannot apply this selection: a subclass names its own filters that are set ("" when
+        there are none, always for a plain selection)."""
+        return ""
+
+    def apply(self, queryset: Rows, fields: dict[str, tuple[Any, ...]], time_field: str) -> Rows:
+        """``queryset`` narrowed by ``fields`` (lookup -> values; empty values mean any) and by
+        ``since``/``until`` on ``time_field``."""
+        queryset = queryset.filter(**{lookup: values for lookup, values in fields.items() if values})
+        if self.since is not None:
+            queryset = queryset.filter(**{f"{time_field}__gte": self.since})
+        if self.until is not None:
+            queryset = queryset.filter(**{f"{time_field}__lt": self.until})
+        return queryset
 
     def restrict(self, allowed: tuple[str, ...], action: str, hint: str = "") -> tuple[str, ...]:
         """The statuses to act on: the chosen ones, all of ``allowed`` when none was chosen.
@@ -78,18 +95,13 @@ def _parse_absolute(text: str) -> datetime | None:
 
 def select_outbox(selection: Selection, using: str = DEFAULT_DB_ALIAS) -> OutboxMessageQuerySet:
     """The outbox messages that match ``selection`` (every message for an empty one); time range on
-    ``created_at``. Raises :class:`InvalidSelection` for inbox-only filters or an id that is no UUID."""
-    if selection.handlers or selection.error_groups:
-        raise InvalidSelection("--handler and --error-group apply to inbox messages only")
-    queryset = OutboxMessage.objects.using(using).all()
-    filters = {"id__in": [_uuid(value) for value in selection.ids], "topic__in": selection.topics,
-               "key__in": selection.keys, "status__in": selection.statuses}
-    queryset = queryset.filter(**{name: values for name, values in filters.items() if values})
-    if selection.since is not None:
-        queryset = queryset.filter(created_at__gte=selection.since)
-    if selection.until is not None:
-        queryset = queryset.filter(created_at__lt=selection.until)
-    return queryset
+    ``created_at``. Raises :class:`InvalidSelection` for another app's filters or an id that is no UUID."""
+    misfit = selection.not_for_outbox()
+    if misfit:
+        raise InvalidSelection(misfit)
+    return selection.apply(OutboxMessage.objects.using(using).all(), {
+        "id__in": tuple(_uuid(value) for value in selection.ids), "topic__in": selection.topics,
+        "key__in": selection.keys, "status__in": selection.statuses}, "created_at")
 
 
 def _uuid(value: str) -> uuid.UUID:

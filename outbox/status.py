@@ -3,18 +3,20 @@ grouped dead messages, circuit breakers and stuck messages.
 
 Shared by ``manage.py messaging_status``, the Prometheus collector (``outbox/metrics.py``) and the
 admin's summary. Every query is a GROUP BY or an aggregate on an index; nothing loads rows one by one.
-The inbox part is present only when the ``inbox`` app is installed.
+Other apps add their part through :func:`register_status_section` (the inbox does, from its
+``AppConfig.ready()``): this base knows no app above it. A section is read only while its app is installed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
 from outbox import topology
@@ -22,7 +24,6 @@ from outbox.conf import outbox_settings
 from outbox.models import BreakerState, OutboxMessage
 
 RECENT = timedelta(hours=1)
-TOP_GROUPS = 10
 
 
 @dataclass(frozen=True)
@@ -34,31 +35,6 @@ class OutboxStatus:
     oldest_pending_age: float | None
     dead_last_hour: int
     stuck: int
-
-
-@dataclass(frozen=True)
-class InboxStatus:
-    """``oldest_waiting_age`` is in seconds over waiting and blocked rows (None when there are none).
-    ``releasable`` counts blocked rows with nothing ahead of them in their key: the retry poller releases
-    them on its next round (self-healing); a number that stays above 0 means no poller runs."""
-
-    counts: dict[str, int]
-    oldest_waiting_age: float | None
-    dead_last_hour: int
-    stuck: int
-    releasable: int = 0
-
-
-@dataclass(frozen=True)
-class DeadGroup:
-    """Dead inbox messages that failed the same way (same exception type and top frames) in one handler."""
-
-    error_group: str
-    count: int
-    first_seen: datetime | None
-    last_seen: datetime | None
-    error_type: str
-    handler: str
 
 
 @dataclass(frozen=True)
@@ -83,34 +59,66 @@ class Breaker:
 
 @dataclass(frozen=True)
 class MessagingStatus:
-    """Everything ``messaging_status`` reports; ``inbox`` is None when the inbox app is not installed."""
+    """Everything ``messaging_status`` reports. ``inbox`` and ``dead_groups`` are the inbox's section
+    (``inbox/status.py``): None and [] when the inbox app is not installed."""
 
     at: datetime
     outbox: OutboxStatus
-    inbox: InboxStatus | None
-    dead_groups: list[DeadGroup] = field(default_factory=list)
+    inbox: Any = None
+    dead_groups: list[Any] = field(default_factory=list)
     breakers: list[Breaker] = field(default_factory=list)
     #: Messages kept in the unrouted queue (see ``outbox/topology.py``); None when not asked or unknown.
     unrouted: int | None = None
 
     @property
     def stuck(self) -> int:
-        """Stuck messages in both apps (0 when none)."""
-        return self.outbox.stuck + (self.inbox.stuck if self.inbox is not None else 0)
+        """Stuck messages in every app (0 when none)."""
+        return self.outbox.stuck + sum(self.stuck_by_section().values())
+
+    def stuck_by_section(self) -> dict[str, int]:
+        """Stuck messages of each contributed section, by app label (0 for an app not installed)."""
+        return {section.app: section.stuck(self) for section in _sections}
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (datetimes as ISO strings) with the same fields, plus ``stuck_total``."""
         return {**_jsonable(asdict(self)), "stuck_total": self.stuck}
 
 
+@dataclass(frozen=True)
+class StatusSection:
+    """An app's part of :class:`MessagingStatus`, registered with :func:`register_status_section`.
+
+    ``collect(using, now)`` returns the report's fields it fills (read only while ``app`` is installed;
+    otherwise the fields keep their defaults); ``stuck(report)`` counts its stuck messages (0 when absent);
+    ``lines(report)`` are its lines of the ``messaging_status`` text ([] when absent)."""
+
+    app: str
+    collect: Callable[[str, datetime], dict[str, Any]]
+    stuck: Callable[[MessagingStatus], int]
+    lines: Callable[[MessagingStatus], list[str]]
+
+
+_sections: list[StatusSection] = []
+
+
+def register_status_section(section: StatusSection) -> None:
+    """Add ``section`` to every :func:`collect` (once per app: registering an app again replaces its section)."""
+    _sections[:] = [known for known in _sections if known.app != section.app] + [section]
+
+
+def installed_sections() -> list[StatusSection]:
+    """The registered sections whose app is installed now, in the order they were registered."""
+    return [section for section in _sections if apps.is_installed(section.app)]
+
+
 def collect(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None, *, unrouted: bool = False) -> MessagingStatus:
     """Read the status of both apps from database ``using``; with ``unrouted``, ask the broker too
     (:func:`unrouted_messages`)."""
     now = now or timezone.now()
-    inbox = inbox_installed()
-    return MessagingStatus(at=now, outbox=outbox_status(using, now), inbox=inbox_status(using, now) if inbox else None,
-                           dead_groups=dead_groups(using) if inbox else [], breakers=breakers(using, now),
-                           unrouted=unrouted_messages() if unrouted else None)
+    contributed = {name: value for section in installed_sections()
+                   for name, value in section.collect(using, now).items()}
+    return MessagingStatus(at=now, outbox=outbox_status(using, now), breakers=breakers(using, now),
+                           unrouted=unrouted_messages() if unrouted else None, **contributed)
 
 
 def unrouted_messages() -> int | None:
@@ -119,33 +127,16 @@ def unrouted_messages() -> int | None:
     return topology.unrouted_depth(outbox_settings.BROKER_URL or "", outbox_settings.EXCHANGE)
 
 
-def inbox_installed() -> bool:
-    """True when the ``inbox`` app is in INSTALLED_APPS."""
-    return apps.is_installed("inbox")
-
-
 def outbox_status(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> OutboxStatus:
     """Counts, oldest pending age, recent dead and stuck messages of the outbox."""
     messages = OutboxMessage.objects.using(using)
-    return OutboxStatus(*_table_status(messages, messages.pending(), arrived="created_at", died="available_at",
+    return OutboxStatus(*table_status(messages, messages.pending(), arrived="created_at", died="available_at",
                                        stuck_after=outbox_settings.STUCK_AFTER, now=now))
 
 
-def inbox_status(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> InboxStatus:
-    """Counts, oldest waiting age (waiting and blocked rows), recent dead, stuck and releasable blocked messages
-    of the inbox."""
-    from inbox.conf import inbox_settings
-    from inbox.models import InboxMessage
-
-    messages = InboxMessage.objects.using(using)
-    return InboxStatus(*_table_status(messages, messages.waiting(), arrived="received_at", died="last_failed_at",
-                                      stuck_after=inbox_settings.STUCK_AFTER, now=now),
-                       releasable=messages.releasable(inbox_settings.DEAD_BLOCKS_KEY).count())
-
-
-def _table_status(messages: Any, unfinished: QuerySet[Any], *, arrived: str, died: str, stuck_after: float,
+def table_status(messages: Any, unfinished: QuerySet[Any], *, arrived: str, died: str, stuck_after: float,
                   now: datetime | None) -> tuple[dict[str, int], float | None, int, int]:
-    """The fields of :class:`OutboxStatus` and :class:`InboxStatus`, in their order, for one table's
+    """The fields of :class:`OutboxStatus` (and of the inbox's status), in their order, for one table's
     manager ``messages``: counts by status; age of the oldest of ``unfinished`` by its ``arrived`` time
     (None when there are none); dead messages whose ``died`` time is within the last hour; stuck messages."""
     now = now or timezone.now()
@@ -153,16 +144,6 @@ def _table_status(messages: Any, unfinished: QuerySet[Any], *, arrived: str, die
     dead_recently = messages.dead().filter(**{f"{died}__gte": now - RECENT}).count()
     stuck = messages.stuck(now, timedelta(seconds=stuck_after)).count()
     return counts_by_status(messages.all()), _age(oldest, now), dead_recently, stuck
-
-
-def dead_groups(using: str = DEFAULT_DB_ALIAS, limit: int = TOP_GROUPS) -> list[DeadGroup]:
-    """The ``limit`` largest groups of dead inbox messages, largest first ([] when nothing is dead)."""
-    from inbox.models import InboxMessage
-
-    rows = (InboxMessage.objects.using(using).dead().values("error_group", "error_type", "handler")
-            .annotate(count=Count("id"), first_seen=Min("first_failed_at"), last_seen=Max("last_failed_at"))
-            .order_by("-count", "-last_seen")[:limit])
-    return [DeadGroup(**row) for row in rows]
 
 
 def breakers(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> list[Breaker]:

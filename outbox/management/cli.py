@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser, OutputWrapper
@@ -107,13 +108,13 @@ def add_run_arguments(parser: CommandParser) -> None:
     parser.add_argument("--database", default="default", help="Database alias.")
 
 
-def selection_from(options: dict[str, Any]) -> Selection:
-    """The :class:`Selection` of parsed options; raises CommandError when nothing narrows it and
-    ``--all`` was not given (or was given together with filters)."""
-    selection = Selection(ids=tuple(options["ids"]), topics=tuple(options["topics"]), keys=tuple(options["keys"]),
-                          statuses=tuple(options["statuses"]), handlers=tuple(options.get("handlers", ())),
-                          error_groups=tuple(options.get("error_groups", ())), since=options["since"],
-                          until=options["until"])
+def selection_from(options: dict[str, Any], kind: type[Selection] = Selection) -> Selection:
+    """The ``kind`` of :class:`Selection` (the inbox passes its own) of parsed options; raises CommandError
+    when nothing narrows it and ``--all`` was not given (or was given together with filters)."""
+    given = {field.name: options.get(field.name) for field in fields(kind)}
+    values: dict[str, Any] = {name: tuple(value) if isinstance(value, list) else value
+                              for name, value in given.items() if value is not None}
+    selection = kind(**values)
     if selection.is_empty and not options["select_all"]:
         raise CommandError("no filter given: pass --id, --topic, --key, --status, --since or --until "
                            "(or --all to act on every message)")

@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
+from inbox import status as inbox_status
 from inbox.models import InboxMessage
 from inbox.models import Status as InboxStatus
 from outbox import status
@@ -111,14 +112,14 @@ def test_status__each_table_read_by_its_own_times():
     for _ in range(2):  # received long ago, died just now: recent
         inbox_message(InboxStatus.DEAD, minutes=600, last_failed_at=failed)
     inbox_message(InboxStatus.DEAD, minutes=1, last_failed_at=timezone.now() - timedelta(hours=3))
-    outbox, inbox = status.outbox_status(), status.inbox_status()
+    outbox, inbox = status.outbox_status(), inbox_status.inbox_status()
     assert 45 * 60 <= outbox.oldest_pending_age < 46 * 60 and outbox.dead_last_hour == 2
     assert 90 * 60 <= inbox.oldest_waiting_age < 91 * 60 and inbox.dead_last_hour == 2
     later = timezone.now() + timedelta(hours=2)  # an explicit ``now``: ages and the last hour move with it
     assert status.outbox_status(now=later).oldest_pending_age >= (2 * 60 + 45) * 60
     assert status.outbox_status(now=later).dead_last_hour == 0
-    assert status.inbox_status(now=later).dead_last_hour == 0
-    assert status.inbox_status(now=later).stuck == 2  # both past INBOX_STUCK_AFTER (an hour) by then
+    assert inbox_status.inbox_status(now=later).dead_last_hour == 0
+    assert inbox_status.inbox_status(now=later).stuck == 2  # both past INBOX_STUCK_AFTER (an hour) by then
 
 
 @pytest.mark.django_db

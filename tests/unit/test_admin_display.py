@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from outbox.admin_counts import Count
-from outbox.admin_display import history_table, next_attempt, one_line, short_age
+from outbox.admin.counts import Count
+from outbox.admin.display import history_table, next_attempt, one_line, short_age
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [

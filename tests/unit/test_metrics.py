@@ -9,6 +9,7 @@ import pytest
 from django.test import RequestFactory, override_settings
 from prometheus_client import REGISTRY
 
+from inbox import metrics as inbox_metrics
 from outbox import metrics, views
 
 
@@ -39,7 +40,7 @@ def test_without_prometheus_client__every_call_is_a_no_op_and_the_view_says_so(m
     topic = f"unit.{uuid.uuid4().hex[:8]}"
     metrics.outbox_event("published", [topic])
     metrics.outbox_event_on_commit("published", [topic])
-    metrics.inbox_event("applied", "some-handler")
+    inbox_metrics.inbox_event("applied", "some-handler")
     assert not metrics.enabled()
     assert sample("outbox_published_total", topic=topic) == 0.0
     with pytest.raises(ImportError, match="pip install"):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.test import override_settings
 
+from inbox.selection import InboxSelection
 from outbox.exceptions import InvalidSelection
 from outbox.selection import Selection, parse_when, select_outbox
 
@@ -55,9 +56,15 @@ def test_restrict__status_the_action_does_not_take__invalid_selection_naming_it(
 
 def test_select_outbox__inbox_only_filter__invalid_selection():
     with pytest.raises(InvalidSelection, match="inbox messages only"):
-        select_outbox(Selection(handlers=("h",)))
+        select_outbox(InboxSelection(handlers=("h",)))
 
 
 def test_select_outbox__id_that_is_no_uuid__invalid_selection():
     with pytest.raises(InvalidSelection, match="UUIDs, not 'abc'"):
         select_outbox(Selection(ids=("abc",)))
+
+
+def test_inbox_selection__empty_and_narrowed_by_its_own_filters():
+    assert InboxSelection().is_empty
+    assert not InboxSelection(error_groups=("g",)).is_empty
+    assert InboxSelection(topics=("a",)).not_for_outbox() == ""

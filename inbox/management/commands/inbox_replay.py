@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inbox import bulk
 from inbox.models import Status
+from inbox.selection import InboxSelection
 from outbox.exceptions import OutboxError
 from outbox.management import cli
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         cli.add_run_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        selection = cli.selection_from(options)
+        selection = cli.selection_from(options, InboxSelection)
         progress = cli.ProgressBar(self.stdout, enabled=options["verbosity"] > 0)
         try:
             count = bulk.requeue(selection, batch_size=options["batch_size"], rate=options["rate"],

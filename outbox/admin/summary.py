@@ -2,7 +2,7 @@
 messages of the last hour and stuck ones.
 
 Unlike ``outbox/status.py`` (whose GROUP BY reads the whole table, fine for a command run now and then),
-this runs on every changelist page, so every count is a :func:`~outbox.admin_counts.cheap_counts`:
+this runs on every changelist page, so every count is a :func:`~outbox.admin.counts.cheap_counts`:
 bounded index scans in one statement, and the planner's estimate for a status with more rows than
 that. The definitions ("dead in the last hour", "stuck") are the same as ``messaging_status``'s.
 """
@@ -17,8 +17,8 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Min, QuerySet
 from django.utils import timezone
 
-from outbox.admin_counts import Count, cheap_counts
-from outbox.admin_display import short_age
+from outbox.admin.counts import Count, cheap_counts
+from outbox.admin.display import short_age
 from outbox.conf import outbox_settings
 from outbox.models import OutboxMessage, Status
 
@@ -58,13 +58,21 @@ def summarize(queryset: QuerySet[Any], choices: list[tuple[str, str]], *, dead_r
                    dead_last_hour=counts["dead_recent"], stuck=counts["stuck"])
 
 
+def table_summary(messages: Any, unfinished: QuerySet[Any], choices: list[tuple[str, str]], *, arrived: str,
+                  died: str, stuck_after: float, oldest_label: str, now: datetime | None = None) -> Summary:
+    """The summary of one table's manager ``messages``: the oldest of ``unfinished`` by its ``arrived`` time,
+    dead messages whose ``died`` time is within the last hour, stuck ones (past ``stuck_after`` seconds)."""
+    now = now or timezone.now()
+    oldest = unfinished.aggregate(oldest=Min(arrived))["oldest"]
+    return summarize(messages.all(), choices, dead_recent=messages.dead().filter(**{f"{died}__gte": now - RECENT}),
+                     stuck=messages.stuck(now, timedelta(seconds=stuck_after)), oldest=oldest,
+                     oldest_label=oldest_label, now=now)
+
+
 def outbox_summary(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> Summary:
     """The outbox's summary. A dead outbox message keeps no time of death: "dead in the last hour" means
     its last attempt was due in the last hour (as in ``messaging_status``)."""
-    now = now or timezone.now()
     messages = OutboxMessage.objects.using(using)
-    oldest = messages.pending().aggregate(oldest=Min("created_at"))["oldest"]
-    return summarize(messages.all(), list(Status.choices),
-                     dead_recent=messages.dead().filter(available_at__gte=now - RECENT),
-                     stuck=messages.stuck(now, timedelta(seconds=outbox_settings.STUCK_AFTER)),
-                     oldest=oldest, oldest_label="oldest pending", now=now)
+    return table_summary(messages, messages.pending(), list(Status.choices), arrived="created_at",
+                         died="available_at", stuck_after=outbox_settings.STUCK_AFTER, oldest_label="oldest pending",
+                         now=now)

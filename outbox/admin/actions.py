@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_permission_codename
@@ -25,8 +25,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from outbox.admin_counts import Count, cheap_count
-from outbox.admin_related import link_list
+from outbox.admin.counts import Count, cheap_count
+from outbox.admin.display import link_list
 from outbox.transitions import Changed
 
 CONFIRM = "confirm"
@@ -41,7 +41,14 @@ NOT_FILTERS = {"o", "p", "q", "all", "e", "_changelist_filters"}
 
 @dataclass(frozen=True)
 class Operation:
-    """An operator action as the admin offers it. ``name`` is also the permission: ``<name>_<model>``."""
+    """An operator action, declared once: a message admin lists it in ``operations`` and the rest follows
+    (see ``outbox/admin/base.py``): the admin action ``name`` with ``label`` in the actions menu, the
+    ``has_<name>_permission`` method, the button on a message's page, and the confirmation page.
+
+    ``name`` is also the permission: ``<app>.<name>_<model>`` (the migrations create it). ``title`` heads the
+    confirmation page, ``past`` reports the result ("3 messages retried"), ``description`` says what happens.
+    ``eligible`` narrows the chosen rows to those it may change; ``run(rows, reason, actor)`` changes them.
+    """
 
     name: str
     title: str
@@ -50,6 +57,27 @@ class Operation:
     eligible: Callable[[QuerySet[Any]], QuerySet[Any]]
     run: Callable[[QuerySet[Any], str, str], Changed]  # (rows, reason, actor) -> rows changed, notes
     needs_reason: bool = False
+    label: str = ""
+
+    def action(self) -> Callable[[Any, HttpRequest, QuerySet[Any]], HttpResponse | None]:
+        """The admin action: needs this operation's permission, shows ``label`` (or ``title``) in the menu."""
+        def run_action(model_admin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+            return confirm_then_run(model_admin, request, queryset, self)
+
+        run_action.__name__ = self.name
+        return admin.action(permissions=[self.name], description=self.label or self.title)(run_action)
+
+    def allows(self, model_admin: Any, request: HttpRequest) -> bool:
+        """Whether the user of ``request`` holds this operation's permission on ``model_admin``'s model."""
+        return has_permission(model_admin, request, self.name)
+
+    def permission_check(self) -> Callable[[Any, HttpRequest], bool]:
+        """The ``has_<name>_permission(request)`` method Django's admin asks before offering the action."""
+        def has_operation_permission(model_admin: Any, request: HttpRequest) -> bool:
+            return self.allows(model_admin, request)
+
+        has_operation_permission.__name__ = f"has_{self.name}_permission"
+        return has_operation_permission
 
 
 class ReasonForm(forms.Form):
@@ -70,7 +98,7 @@ def confirm_then_run(model_admin: Any, request: HttpRequest, queryset: QuerySet[
     Returns None after running, so that the admin redirects back to the changelist (or to the detail
     page the action was started from).
     """
-    if not has_permission(model_admin, request, operation.name):
+    if not operation.allows(model_admin, request):
         raise PermissionDenied
     across = request.POST.get("select_across") == "1"
     form = ReasonForm(request.POST if CONFIRM in request.POST else None) if operation.needs_reason else None

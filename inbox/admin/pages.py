@@ -17,27 +17,19 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from inbox import operations, transitions
-from inbox.admin_groups import dead_groups, dead_in_group
-from inbox.admin_summary import inbox_summary
+from inbox.admin.groups import dead_groups, dead_in_group
+from inbox.admin.summary import inbox_summary
 from inbox.conf import inbox_settings
 from inbox.models import InboxMessage, Status
 from inbox.registry import registry
-from outbox.admin_actions import CONFIRM, Operation, confirm_then_run, confirmation_page, log_bulk
-from outbox.admin_base import ReadOnlyMessageAdmin
-from outbox.admin_counts import cheap_count
-from outbox.admin_display import (
-    age_since,
-    history_table,
-    next_attempt,
-    one_line,
-    preformatted,
-    pretty_json,
-    status_badge,
-)
-from outbox.admin_filters import RecentValuesFilter, StuckFilter
-from outbox.admin_related import cause, caused, faults, link_list, outbox_row, received
-from outbox.admin_summary import Summary
+from outbox.admin import display
+from outbox.admin.actions import CONFIRM, Operation, confirmation_page, log_bulk
+from outbox.admin.base import ReadOnlyMessageAdmin
+from outbox.admin.counts import cheap_count
+from outbox.admin.filters import RecentValuesFilter, StuckFilter, TopicFilter
+from outbox.admin.summary import Summary
 from outbox.ids import short
+from outbox.related import faults, outbox_row, received
 
 RETRY = Operation(
     "retry", "Retry now", "retried",
@@ -45,13 +37,15 @@ RETRY = Operation(
     "poll); a blocked message only once nothing is ahead of it in its key. Messages refused on the wire (no "
     "handler) cannot be retried; other messages (done ones above all) are left as they are.",
     eligible=lambda rows: transitions.eligible(rows, "retry"),
-    run=lambda rows, reason, actor: transitions.retry(rows, actor=actor))
+    run=lambda rows, reason, actor: transitions.retry(rows, actor=actor),
+    label="Retry now (dead, waiting or blocked: due now)")
 DISCARD = Operation(
     "discard", "Discard", "discarded",
     "Dead, waiting and blocked messages are kept but marked discarded, with your reason in their history; "
     "they never run again. The next message of an ordered key is released. Other messages are left as they are.",
     eligible=lambda rows: transitions.eligible(rows, "discard"),
-    run=lambda rows, reason, actor: transitions.discard(rows, reason, actor=actor), needs_reason=True)
+    run=lambda rows, reason, actor: transitions.discard(rows, reason, actor=actor), needs_reason=True,
+    label="Discard, with a reason (kept, never run again)")
 
 
 class InboxStuckFilter(StuckFilter):
@@ -71,10 +65,7 @@ class HandlerFilter(RecentValuesFilter):
         return [spec.name for spec in registry.all()]
 
 
-class InboxTopicFilter(RecentValuesFilter):
-    title = "topic (seen lately)"
-    parameter_name = "topic"
-    field = "topic"
+class InboxTopicFilter(TopicFilter):
     newest_first = "-id"
 
 
@@ -106,7 +97,6 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
     search_fields = ("=message_id", "=key", "=correlation_id")  # shows the search box; see get_search_results
     search_exact = ("message_id", "key", "correlation_id")
     search_help_text = "Exact message id, ordering key or correlation id."
-    actions = ("retry", "discard")
     operations = (RETRY, DISCARD)
     change_list_template = "admin/inbox/inboxmessage/change_list.html"
     fieldsets = (
@@ -123,14 +113,8 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
     def summary(self, request: HttpRequest) -> Summary:
         return inbox_summary(self.get_queryset(request).db)
 
-    # -- actions ------------------------------------------------------------------------------
-    @admin.action(permissions=["retry"], description="Retry now (dead, waiting or blocked: due now)")
-    def retry(self, request: HttpRequest, queryset: QuerySet[InboxMessage]) -> HttpResponse | None:
-        return confirm_then_run(self, request, queryset, RETRY)
-
-    @admin.action(permissions=["discard"], description="Discard, with a reason (kept, never run again)")
-    def discard(self, request: HttpRequest, queryset: QuerySet[InboxMessage]) -> HttpResponse | None:
-        return confirm_then_run(self, request, queryset, DISCARD)
+    def wire_id(self, obj: InboxMessage) -> str:
+        return obj.message_id
 
     # -- dead groups --------------------------------------------------------------------------
     def get_urls(self) -> list[URLPattern]:
@@ -149,11 +133,11 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/inbox/inboxmessage/dead_groups.html", {
             **self.admin_site.each_context(request), "opts": self.opts, "title": "Dead inbox messages by error group",
-            "groups": dead_groups(self.get_queryset(request).db), "can_retry": self.has_retry_permission(request)})
+            "groups": dead_groups(self.get_queryset(request).db), "can_retry": RETRY.allows(self, request)})
 
     def retry_group_view(self, request: HttpRequest, error_group: str) -> HttpResponse:
         """POST: the confirmation page; POST with ``confirm=yes``: retry every dead message of the group."""
-        if not self.has_retry_permission(request):
+        if not RETRY.allows(self, request):
             raise PermissionDenied
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
@@ -171,7 +155,7 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
         return confirmation_page(request, self, {
             "title": "Retry the whole group: are you sure?", "description": RETRY.description,
             "scope": f"all {count} dead messages of error group {error_group} ({kind})", "count": count,
-            "sample": link_list(rows.order_by("-id")[:20], self.admin_site.name), "hidden": [(CONFIRM, "yes")],
+            "sample": self.links(rows.order_by("-id")[:20]), "hidden": [(CONFIRM, "yes")],
             "submit": "Yes, retry the whole group", "cancel_url": back})
 
     # -- columns ------------------------------------------------------------------------------
@@ -179,32 +163,20 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
     def short_id(self, obj: InboxMessage) -> str:
         return short(obj.message_id)
 
-    @admin.display(description="status")
-    def status_badge(self, obj: InboxMessage) -> SafeString:
-        return status_badge(obj.status, obj.get_status_display())
-
     @admin.display(description="age", ordering="id")
     def age(self, obj: InboxMessage) -> str:
-        return age_since(obj.received_at)
+        return display.age_since(obj.received_at)
 
     @admin.display(description="next attempt")
     def next_attempt(self, obj: InboxMessage) -> SafeString | str:
-        return next_attempt(obj.available_at) if obj.status == Status.WAITING else "—"
+        return display.next_attempt(obj.available_at) if obj.status == Status.WAITING else "—"
 
     @admin.display(description="last error")
     def error(self, obj: InboxMessage) -> SafeString | str:
         text = f"{obj.error_type.rsplit('.', 1)[-1]}: {obj.error_message}" if obj.error_type else obj.error_message
-        return one_line(text)
+        return display.one_line(text)
 
     # -- detail page --------------------------------------------------------------------------
-    @admin.display(description="payload")
-    def payload_pretty(self, obj: InboxMessage) -> SafeString:
-        return pretty_json(obj.payload)
-
-    @admin.display(description="headers")
-    def headers_pretty(self, obj: InboxMessage) -> SafeString:
-        return pretty_json(obj.headers)
-
     @admin.display(description="error group")
     def error_group_link(self, obj: InboxMessage) -> SafeString | str:
         if not obj.error_group:
@@ -214,28 +186,20 @@ class InboxMessageAdmin(ReadOnlyMessageAdmin):
 
     @admin.display(description="traceback")
     def traceback_pre(self, obj: InboxMessage) -> SafeString | str:
-        return preformatted(obj.traceback)
+        return display.preformatted(obj.traceback)
 
     @admin.display(description="attempts and operator actions")
     def history_table(self, obj: InboxMessage) -> SafeString | str:
-        return history_table(obj.history)
-
-    @admin.display(description="caused by")
-    def caused_by(self, obj: InboxMessage) -> SafeString | str:
-        return link_list(cause(obj.causation_id), self.admin_site.name)
+        return display.history_table(obj.history)
 
     @admin.display(description="sent by this service's outbox")
     def sent_as(self, obj: InboxMessage) -> SafeString | str:
-        return link_list(outbox_row(obj.message_id), self.admin_site.name)
+        return self.links(outbox_row(obj.message_id))
 
     @admin.display(description="same message, other handlers")
     def other_handlers(self, obj: InboxMessage) -> SafeString | str:
-        return link_list([row for row in received(obj.message_id) if row.pk != obj.pk], self.admin_site.name)
-
-    @admin.display(description="messages it caused")
-    def caused_messages(self, obj: InboxMessage) -> SafeString | str:
-        return link_list(caused(obj.message_id, obj.correlation_id), self.admin_site.name)
+        return self.links([row for row in received(obj.message_id) if row.pk != obj.pk])
 
     @admin.display(description="fault message")
     def fault_message(self, obj: InboxMessage) -> SafeString | str:
-        return link_list(faults(obj.message_id, obj.correlation_id, inbox_settings.FAULT_SUFFIX), self.admin_site.name)
+        return self.links(faults(obj.message_id, obj.correlation_id, inbox_settings.FAULT_SUFFIX))

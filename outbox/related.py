@@ -1,5 +1,6 @@
-"""Links between messages on the admin's detail pages: the messages one caused, the one that caused it,
-the fault it produced, the inbox rows that received it.
+"""Links between messages, for the admin's detail pages: the messages one caused, the one that caused it,
+the fault it produced, the rows of other apps that received it (the inbox's, registered with
+:func:`register_related_lookup` from its ``AppConfig.ready()``: this base never imports the inbox).
 
 Causation is found inside the message's conversation: a message published while handling another
 gets its correlation id and its id as causation id (``outbox/context.py``), so every lookup here is
@@ -10,36 +11,36 @@ message published with an explicit, different correlation id is not linked.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
 from django.db import models
-from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
 
 from outbox.models import OutboxMessage
 
 LIMIT = 20
 
+#: Rows of one app matching field filters (``correlation_id``, ``causation_id``, ``message_id``): at most
+#: ``LIMIT``, oldest first.
+RelatedLookup = Callable[..., list[models.Model]]
+_lookups: dict[str, RelatedLookup] = {}
 
-def link_list(rows: Iterable[models.Model], site_name: str = "admin") -> SafeString | str:
-    """A ``<ul>`` of links to the admin page of each row ("<row> — <status>"); "" when there are none."""
-    items = [(_url(row, site_name), f"{row} — {getattr(row, 'status', '')}") for row in rows]
-    if not items:
-        return ""
-    return format_html('<ul class="msg-links">{}</ul>', format_html_join("", '<li><a href="{}">{}</a></li>', items))
+
+def register_related_lookup(app: str, lookup: RelatedLookup) -> None:
+    """Add the rows ``lookup`` finds to :func:`caused`, :func:`cause` and :func:`received` while ``app`` is
+    installed; registering an app again replaces its lookup."""
+    _lookups[app] = lookup
 
 
 def caused(message_id: str, correlation_id: str) -> list[models.Model]:
-    """Outbox and inbox rows whose causation id is ``message_id`` (at most ``LIMIT`` of each)."""
+    """Outbox rows and other apps' rows whose causation id is ``message_id`` (at most ``LIMIT`` of each)."""
     conversation = {"correlation_id": correlation_id, "causation_id": message_id}
-    return _outbox(**conversation) + _inbox(**conversation)
+    return _outbox(**conversation) + _elsewhere(**conversation)
 
 
 def cause(causation_id: str) -> list[models.Model]:
-    """The outbox row sent as ``causation_id`` and the inbox rows that received it ([] for none)."""
+    """The outbox row sent as ``causation_id`` and the rows that received it ([] for none)."""
     if not causation_id:
         return []
     return outbox_row(causation_id) + received(causation_id)
@@ -54,8 +55,9 @@ def outbox_row(message_id: str) -> list[models.Model]:
 
 
 def received(message_id: str) -> list[models.Model]:
-    """Inbox rows of ``message_id``: one per handler that took it ([] without the inbox app)."""
-    return _inbox(message_id=message_id)
+    """Rows of other apps that received ``message_id`` (the inbox's: one per handler that took it); [] when
+    none, or no such app is installed."""
+    return _elsewhere(message_id=message_id)
 
 
 def faults(message_id: str, correlation_id: str, suffix: str) -> list[models.Model]:
@@ -67,15 +69,5 @@ def _outbox(**filters: Any) -> list[models.Model]:
     return list(OutboxMessage.objects.filter(**filters).order_by("created_at")[:LIMIT])
 
 
-def _inbox(**filters: Any) -> list[models.Model]:
-    if not apps.is_installed("inbox"):
-        return []
-    return list(apps.get_model("inbox", "InboxMessage").objects.filter(**filters).order_by("id")[:LIMIT])
-
-
-def _url(row: models.Model, site_name: str) -> str:
-    opts = row._meta
-    try:
-        return reverse(f"{site_name}:{opts.app_label}_{opts.model_name}_change", args=[row.pk])
-    except NoReverseMatch:
-        return ""
+def _elsewhere(**filters: Any) -> list[models.Model]:
+    return [row for app, lookup in _lookups.items() if apps.is_installed(app) for row in lookup(**filters)]

@@ -9,36 +9,31 @@ done rows the table keeps).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, Max, Min
 
 from inbox.models import InboxMessage
+from inbox.status import DeadGroup
 
 #: Groups shown, largest first.
 LIMIT = 100
 
 
 @dataclass(frozen=True)
-class DeadGroup:
-    """One group of dead messages and one of them (the latest) as a sample."""
+class ErrorGroupSample(DeadGroup):
+    """One error group over every handler it killed messages in, with the latest of them as a sample:
+    ``handler`` is the first of its ``handlers`` handlers (``messaging_status`` groups per handler instead)."""
 
-    error_group: str
-    count: int
-    first_seen: datetime | None
-    last_seen: datetime | None
-    error_type: str
-    handler: str
-    handlers: int
-    sample: InboxMessage | None
+    handlers: int = 0
+    sample: InboxMessage | None = None
 
     @property
     def short_type(self) -> str:
         return self.error_type.rsplit(".", 1)[-1] or "(unknown)"
 
 
-def dead_groups(using: str = DEFAULT_DB_ALIAS, limit: int = LIMIT) -> list[DeadGroup]:
+def dead_groups(using: str = DEFAULT_DB_ALIAS, limit: int = LIMIT) -> list[ErrorGroupSample]:
     """The ``limit`` largest groups of dead messages, largest first ([] when nothing is dead)."""
     rows = list(InboxMessage.objects.using(using).dead().order_by().values("error_group")
                 .annotate(n=Count("id"), first=Min("first_failed_at"), last=Max("last_failed_at"),
@@ -46,9 +41,9 @@ def dead_groups(using: str = DEFAULT_DB_ALIAS, limit: int = LIMIT) -> list[DeadG
                           handler_count=Count("handler", distinct=True), sample_id=Max("id"))
                 .order_by("-n", "-last")[:limit])
     samples = InboxMessage.objects.using(using).in_bulk([row["sample_id"] for row in rows])
-    return [DeadGroup(error_group=row["error_group"], count=row["n"], first_seen=row["first"], last_seen=row["last"],
-                      error_type=row["type_name"], handler=row["handler_name"], handlers=row["handler_count"],
-                      sample=samples.get(row["sample_id"])) for row in rows]
+    return [ErrorGroupSample(error_group=row["error_group"], count=row["n"], first_seen=row["first"],
+                             last_seen=row["last"], error_type=row["type_name"], handler=row["handler_name"],
+                             handlers=row["handler_count"], sample=samples.get(row["sample_id"])) for row in rows]
 
 
 def dead_in_group(error_group: str, using: str = DEFAULT_DB_ALIAS) -> InboxMessage | None:

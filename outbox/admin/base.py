@@ -1,21 +1,26 @@
 """What the outbox and inbox admins share: read-only pages over tables of millions of rows.
 
-Nothing here counts a whole table: the paginator estimates (``admin_counts``), the full result count
+Nothing here counts a whole table: the paginator estimates (``counts.py``), the full result count
 is off, facets are off, the search is exact matches on indexed columns, and the filters read bounded
-samples. Operators act through actions that need their own permission (``admin_actions``).
+samples. Operators act through actions that need their own permission (``actions.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.safestring import SafeString
 
-from outbox.admin_actions import RETURN_TO, Operation, has_permission
-from outbox.admin_counts import CheapCountPaginator
+from outbox.admin.actions import RETURN_TO, Operation
+from outbox.admin.counts import CheapCountPaginator
+from outbox.admin.display import link_list, pretty_json, status_badge
+from outbox.related import cause, caused
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -49,12 +54,14 @@ class ReadOnlyMessageAdmin(ReadOnlyAdmin):
     #: The operations offered as buttons on a message's page (each also an action of the same name).
     operations: tuple[Operation, ...] = ()
 
-    # -- permissions --------------------------------------------------------------------------
-    def has_retry_permission(self, request: HttpRequest) -> bool:
-        return has_permission(self, request, "retry")
-
-    def has_discard_permission(self, request: HttpRequest) -> bool:
-        return has_permission(self, request, "discard")
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each of ``operations`` becomes an admin action of its name, behind its ``has_<name>_permission``
+        method: declaring the :class:`~outbox.admin.actions.Operation` is all an action takes."""
+        super().__init_subclass__(**kwargs)
+        for operation in cls.operations:
+            setattr(cls, operation.name, operation.action())
+            setattr(cls, f"has_{operation.name}_permission", operation.permission_check())
+        cls.actions = tuple(operation.name for operation in cls.operations)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = [str(name) for _, options in (self.fieldsets or ()) for name in options["fields"]]
@@ -89,7 +96,7 @@ class ReadOnlyMessageAdmin(ReadOnlyAdmin):
         return super().changelist_view(request, context)
 
     def summary(self, request: HttpRequest) -> Any:
-        """The counts shown above the list (see ``admin_summary``); None for none."""
+        """The counts shown above the list (see ``summary.py``); None for none."""
         return None
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
@@ -106,3 +113,32 @@ class ReadOnlyMessageAdmin(ReadOnlyAdmin):
         allowed = self.get_actions(request)
         rows = self.get_queryset(request).filter(pk=obj.pk)
         return [op for op in self.operations if op.name in allowed and op.eligible(rows).exists()]
+
+    # -- columns both tables show -------------------------------------------------------------
+    def links(self, rows: Iterable[models.Model]) -> SafeString | str:
+        """Links to the admin pages of ``rows`` on this admin site ("" for none)."""
+        return link_list(rows, self.admin_site.name)
+
+    def wire_id(self, obj: Any) -> str:
+        """The message id on the wire of row ``obj`` (a subclass says which field holds it)."""
+        raise NotImplementedError
+
+    @admin.display(description="status")
+    def status_badge(self, obj: Any) -> SafeString:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj: Any) -> SafeString:
+        return pretty_json(obj.payload)
+
+    @admin.display(description="headers")
+    def headers_pretty(self, obj: Any) -> SafeString:
+        return pretty_json(obj.headers)
+
+    @admin.display(description="caused by")
+    def caused_by(self, obj: Any) -> SafeString | str:
+        return self.links(cause(obj.causation_id))
+
+    @admin.display(description="messages it caused")
+    def caused_messages(self, obj: Any) -> SafeString | str:
+        return self.links(caused(self.wire_id(obj), obj.correlation_id))

@@ -7,19 +7,18 @@ import uuid
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from outbox import operations
-from outbox.admin_actions import Operation, confirm_then_run, has_permission
-from outbox.admin_base import ReadOnlyAdmin, ReadOnlyMessageAdmin
-from outbox.admin_display import age_since, next_attempt, one_line, preformatted, pretty_json, status_badge
-from outbox.admin_filters import OutboxStuckFilter, TopicFilter
-from outbox.admin_related import cause, caused, link_list, received
-from outbox.admin_summary import Summary, outbox_summary
+from outbox.admin import display
+from outbox.admin.actions import Operation
+from outbox.admin.base import ReadOnlyAdmin, ReadOnlyMessageAdmin
+from outbox.admin.filters import OutboxStuckFilter, TopicFilter
+from outbox.admin.summary import Summary, outbox_summary
 from outbox.ids import short
 from outbox.models import BreakerState, OutboxMessage, Status
+from outbox.related import received
 from outbox.transitions import LEGAL, Changed
 
 RETRY = Operation(
@@ -27,19 +26,21 @@ RETRY = Operation(
     "Dead and pending messages become due now, with their attempts reset; the relay publishes them on its "
     "next round. Other messages are left as they are.",
     eligible=lambda rows: rows.filter(status__in=LEGAL["retry"]),
-    run=lambda rows, reason, actor: Changed(operations.retry(rows)))
+    run=lambda rows, reason, actor: Changed(operations.retry(rows)), label="Retry now (dead or pending: due now)")
 DISCARD = Operation(
     "discard", "Discard", "discarded",
     "Pending and dead messages are kept but marked discarded, with your reason: they are never published. "
     "A dead message no longer holds back the later messages of its key. Other messages are left as they are.",
     eligible=lambda rows: rows.filter(status__in=LEGAL["discard"]),
-    run=lambda rows, reason, actor: Changed(operations.discard(rows, reason)), needs_reason=True)
+    run=lambda rows, reason, actor: Changed(operations.discard(rows, reason)), needs_reason=True,
+    label="Discard, with a reason (kept, never published)")
 REPLAY = Operation(
     "replay", "Replay", "replayed",
     "Sent messages are published again with the same message id. Consumers' inboxes drop them as duplicates "
     "unless their deduplication window has passed. Messages not sent are left as they are.",
     eligible=lambda rows: rows.filter(status__in=LEGAL["replay"]),
-    run=lambda rows, reason, actor: Changed(operations.replay(rows)))
+    run=lambda rows, reason, actor: Changed(operations.replay(rows)),
+    label="Replay (publish a sent message again, same id)")
 
 
 @admin.register(OutboxMessage)
@@ -51,7 +52,6 @@ class OutboxMessageAdmin(ReadOnlyMessageAdmin):
     search_fields = ("=id", "=key", "=correlation_id")  # shows the search box; the search is get_search_results
     search_exact = ("id", "key", "correlation_id")
     search_help_text = "Exact message id, ordering key or correlation id."
-    actions = ("retry", "discard", "replay")
     operations = (RETRY, DISCARD, REPLAY)
     fieldsets = (
         (None, {"fields": ("id", "status", "topic", "key", "seq", "attempts", "created_at", "available_at",
@@ -71,67 +71,34 @@ class OutboxMessageAdmin(ReadOnlyMessageAdmin):
     def summary(self, request: HttpRequest) -> Summary:
         return outbox_summary(self.get_queryset(request).db)
 
-    # -- actions ------------------------------------------------------------------------------
-    def has_replay_permission(self, request: HttpRequest) -> bool:
-        return has_permission(self, request, "replay")
-
-    @admin.action(permissions=["retry"], description="Retry now (dead or pending: due now)")
-    def retry(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> HttpResponse | None:
-        return confirm_then_run(self, request, queryset, RETRY)
-
-    @admin.action(permissions=["discard"], description="Discard, with a reason (kept, never published)")
-    def discard(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> HttpResponse | None:
-        return confirm_then_run(self, request, queryset, DISCARD)
-
-    @admin.action(permissions=["replay"], description="Replay (publish a sent message again, same id)")
-    def replay(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> HttpResponse | None:
-        return confirm_then_run(self, request, queryset, REPLAY)
+    def wire_id(self, obj: OutboxMessage) -> str:
+        return str(obj.id)
 
     # -- columns ------------------------------------------------------------------------------
     @admin.display(description="id", ordering="id")
     def short_id(self, obj: OutboxMessage) -> str:
         return short(obj.id)
 
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj: OutboxMessage) -> SafeString:
-        return status_badge(obj.status, obj.get_status_display())
-
     @admin.display(description="age", ordering="created_at")
     def age(self, obj: OutboxMessage) -> str:
-        return age_since(obj.created_at)
+        return display.age_since(obj.created_at)
 
     @admin.display(description="next attempt", ordering="available_at")
     def next_attempt(self, obj: OutboxMessage) -> SafeString | str:
-        return next_attempt(obj.available_at) if obj.status == Status.PENDING else "—"
+        return display.next_attempt(obj.available_at) if obj.status == Status.PENDING else "—"
 
     @admin.display(description="last error")
     def error(self, obj: OutboxMessage) -> SafeString | str:
-        return one_line(obj.last_error)
+        return display.one_line(obj.last_error)
 
     # -- detail page --------------------------------------------------------------------------
-    @admin.display(description="payload")
-    def payload_pretty(self, obj: OutboxMessage) -> SafeString:
-        return pretty_json(obj.payload)
-
-    @admin.display(description="headers")
-    def headers_pretty(self, obj: OutboxMessage) -> SafeString:
-        return pretty_json(obj.headers)
-
     @admin.display(description="last error")
     def last_error_full(self, obj: OutboxMessage) -> SafeString | str:
-        return preformatted(obj.last_error)
-
-    @admin.display(description="caused by")
-    def caused_by(self, obj: OutboxMessage) -> SafeString | str:
-        return link_list(cause(obj.causation_id), self.admin_site.name)
-
-    @admin.display(description="messages it caused")
-    def caused_messages(self, obj: OutboxMessage) -> SafeString | str:
-        return link_list(caused(str(obj.id), obj.correlation_id), self.admin_site.name)
+        return display.preformatted(obj.last_error)
 
     @admin.display(description="received by (this service's inbox)")
     def received_by(self, obj: OutboxMessage) -> SafeString | str:
-        return link_list(received(str(obj.id)), self.admin_site.name)
+        return self.links(received(self.wire_id(obj)))
 
 
 @admin.register(BreakerState)
@@ -144,4 +111,4 @@ class BreakerStateAdmin(ReadOnlyAdmin):
 
     @admin.display(description="reason")
     def short_reason(self, obj: BreakerState) -> SafeString | str:
-        return one_line(obj.reason)
+        return display.one_line(obj.reason)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
@@ -86,3 +89,19 @@ def _moment(text: str) -> str:
     """An ISO timestamp of the history shortened to the second, in UTC as stored (``2024-05-01 12:00:07``)."""
     moment = parse_datetime(text) if isinstance(text, str) else None
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment is not None else str(text)
+
+
+def link_list(rows: Iterable[models.Model], site_name: str = "admin") -> SafeString | str:
+    """A ``<ul>`` of links to the admin page of each row ("<row> — <status>"); "" when there are none."""
+    items = [(_url(row, site_name), f"{row} — {getattr(row, 'status', '')}") for row in rows]
+    if not items:
+        return ""
+    return format_html('<ul class="msg-links">{}</ul>', format_html_join("", '<li><a href="{}">{}</a></li>', items))
+
+
+def _url(row: models.Model, site_name: str) -> str:
+    opts = row._meta
+    try:
+        return reverse(f"{site_name}:{opts.app_label}_{opts.model_name}_change", args=[row.pk])
+    except NoReverseMatch:
+        return ""
