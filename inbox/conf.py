@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from outbox.conf import AppSettings
@@ -55,7 +56,7 @@ class InboxSettings(AppSettings):
 
     prefix = "INBOX_"
     defaults = DEFAULTS
-    types = {"BROKER_URL": (str,)}
+    types = {"BROKER_URL": (str, list, tuple)}
 
     QUEUE: str
     PREFETCH: int
@@ -82,7 +83,7 @@ class InboxSettings(AppSettings):
     STUCK_AFTER: float
 
     @property
-    def BROKER_URL(self) -> str | None:  # noqa: N802 - mirrors the setting's name
+    def BROKER_URL(self) -> str | Sequence[str] | None:  # noqa: N802 - mirrors the setting's name
         from django.conf import settings
 
         from outbox.conf import outbox_settings

@@ -26,6 +26,7 @@ from inbox.exceptions import BrokerRefused, DatabaseUnavailable, InboxError, Rej
 from inbox.frames import guard_frames
 from inbox.processing import Outcome, Processor
 from inbox.registry import Registry, registry
+from outbox.broker_nodes import BrokerNodes, BrokerURL
 from outbox.conf import outbox_settings
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def queues_for(handlers: Registry, queue_name: str, exchange_name: str) -> list[
 class InboxConsumer:
     """Consumes this service's queues until ``stop`` is set (or, with ``once``, until idle)."""
 
-    def __init__(self, processor: Processor | None = None, *, url: str | None = None, queue: str | None = None,
+    def __init__(self, processor: Processor | None = None, *, url: BrokerURL | None = None, queue: str | None = None,
                  prefetch: int | None = None, stop: threading.Event | None = None,
                  handlers: Registry = registry) -> None:
         self.processor = processor or Processor(handlers)
@@ -74,10 +75,11 @@ class InboxConsumer:
         self._giving_back = False  # the current session ends after a database error: process nothing more
         if not self.url:
             raise InboxError("no broker URL: set INBOX_BROKER_URL or OUTBOX_BROKER_URL")
-        probe = Connection(self.url)  # lazy: only tells which errors its driver raises
+        self.nodes = BrokerNodes(self.url)  # a cluster's nodes: each session connects to one that answers
+        probe = self.nodes.probe()  # lazy: only tells which errors its driver raises
         self._connection_errors: tuple[type[BaseException], ...] = (OSError, *probe.connection_errors)
         self._refusals: tuple[type[BaseException], ...] = tuple(probe.channel_errors)
-        self._uri = probe.as_uri()  # the password masked, for error messages
+        self._uri = self.nodes.describe()  # the passwords masked, for error messages
 
     def run(self, *, once: bool = False, idle_timeout: float = 1.0) -> ConsumeStats:
         """Consume until stopped; with ``once``, until the queues and the due retries are empty.
@@ -108,7 +110,7 @@ class InboxConsumer:
         return self.stats
 
     def _session(self, once: bool, idle_timeout: float) -> None:
-        with Connection(self.url, heartbeat=0) as connection:
+        with self.nodes.connect(heartbeat=0) as connection:
             channel: Any = connection.channel()
             keep_bodies_as_sent(channel)
             guard_frames(channel)
