@@ -6,7 +6,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: demo test lint typecheck migrations-check bench bench-quick chaos chaos-small clean
+.PHONY: demo test lint typecheck migrations-check bench bench-quick chaos chaos-small chaos-cluster chaos-cluster-small clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ chaos: $(VENV)/.installed  ## fault-injection run (kills, crash points, broker a
 
 chaos-small: $(VENV)/.installed  ## the same with ~2,000 messages and every kind of fault at least once (CI, < 4 min)
 	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m chaos --small $(CHAOS_ARGS)
+
+chaos-cluster: $(VENV)/.installed  ## the chaos run on a 3-node RabbitMQ cluster beside the main node (quorum queues, queue leaders killed)
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m chaos --cluster $(CHAOS_ARGS)
+
+chaos-cluster-small: $(VENV)/.installed  ## the same, small (CI, < 5 min); `make chaos-cluster CHAOS_ARGS=--small` too
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m chaos --cluster --small $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) demo.sqlite3 demo-mailprovider.sqlite3 .mypy_cache .ruff_cache

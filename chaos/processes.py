@@ -70,6 +70,10 @@ def run_consumer(index: int, seed: int, crash_p: float) -> None:
         return outcome
 
     Processor.deliver = deliver_or_crash  # type: ignore[method-assign]
+    if os.environ.get("CHAOS_QUEUE_TYPE") == "quorum":
+        from chaos.env import declare_as_quorum
+
+        declare_as_quorum()
     call_command("inbox_consume")
 
 
