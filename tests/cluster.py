@@ -236,6 +236,7 @@ def _env(each: Node) -> dict[str, str]:
         RABBITMQ_ENABLED_PLUGINS_FILE=f"{home}/enabled_plugins", RABBITMQ_MNESIA_BASE=f"{home}/mnesia",
         RABBITMQ_LOG_BASE=f"{home}/log", RABBITMQ_PID_FILE=f"{home}/rabbit.pid", ERL_EPMD_ADDRESS="127.0.0.1",
         RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
+        ERL_CRASH_DUMP=f"{home}/erl_crash.dump",  # not in the caller's directory (the worktree)
     )
     return env
 
