@@ -9,7 +9,7 @@ TEST_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
 # A second environment with Django 4.2 LTS, the oldest Django the package claims (pyproject.toml).
 VENV42 ?= .venv-django42
 
-.PHONY: demo test test-django42 lint typecheck migrations-check bench bench-quick chaos chaos-small clean
+.PHONY: demo test test-django42 lint typecheck migrations-check bench bench-quick chaos chaos-small chaos-cluster chaos-cluster-small clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,12 @@ chaos: $(VENV)/.installed  ## fault-injection run (kills, crash points, broker a
 
 chaos-small: $(VENV)/.installed  ## the same with ~2,000 messages and every kind of fault at least once (CI, < 4 min)
 	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m chaos --small $(CHAOS_ARGS)
+
+chaos-cluster: $(VENV)/.installed  ## the chaos run on a 3-node RabbitMQ cluster beside the main node (quorum queues, queue leaders killed)
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m chaos --cluster $(CHAOS_ARGS)
+
+chaos-cluster-small: $(VENV)/.installed  ## the same, small (CI, < 5 min); `make chaos-cluster CHAOS_ARGS=--small` too
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m chaos --cluster --small $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(VENV42) demo.sqlite3 demo-mailprovider.sqlite3 .mypy_cache .ruff_cache

@@ -14,7 +14,7 @@ CONSUMER_CRASH_EXIT = 18
 ORDERED_HANDLER = "chaos-ordered"
 PLAIN_HANDLER = "chaos-plain"
 #: The harness's fault kinds, in the order the report lists them.
-FAULT_KINDS = ("relay_kill", "consumer_kill", "broker_restart", "backend_terminate", "pg_restart")
+FAULT_KINDS = ("relay_kill", "consumer_kill", "broker_restart", "backend_terminate", "pg_restart", "node_kill")
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,12 @@ class Config:
     drain_limit: float = 60.0
     write_docs: bool = True
     command: str = ""
+    cluster: bool = False  # on the 3-node cluster of tests/cluster.py, quorum queues; faults kill queue leaders
 
     @property
     def mode(self) -> str:
-        return "small" if self.small else "default"
+        size = "small" if self.small else "default"
+        return f"cluster-{size}" if self.cluster else size
 
     @property
     def fault_total(self) -> int:
@@ -66,9 +68,16 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--keys", type=int, default=None, help="ordering keys the messages are spread over")
     parser.add_argument("--only", nargs="+", choices=FAULT_KINDS, default=list(FAULT_KINDS),
                         help="inject only these kinds of faults (development: spare the shared services)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="run on a 3-node RabbitMQ cluster (started beside the main node) with quorum queues; "
+                             "faults SIGKILL the node leading the inbox queue, and relays and consumers")
     parser.add_argument("--no-docs", action="store_true", help="do not write the result to docs/reliability.md")
     args = parser.parse_args(argv)
     base = SMALL if args.small else DEFAULT
+    if args.cluster:  # the shared RabbitMQ and PostgreSQL are left alone: the faults are the cluster's
+        base = replace(base, cluster=True, faults={"relay_kill": base.faults["relay_kill"],
+                                                   "consumer_kill": base.faults["consumer_kill"],
+                                                   "node_kill": 2 if args.small else 6})
     argv_text = " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     return replace(base, seed=args.seed, messages=args.messages or base.messages, keys=args.keys or base.keys,
                    seconds=args.seconds or base.seconds,

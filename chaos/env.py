@@ -4,6 +4,7 @@ environment every child process gets."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -29,12 +30,21 @@ class World:
     database_url: str
     broker_url: str
     run_dir: Path
+    cluster: bool = False  # the 3-node cluster of tests/cluster.py, with quorum queues
 
     def child_env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(DJANGO_SETTINGS_MODULE=SETTINGS, DATABASE_URL=self.database_url, BROKER_URL=self.broker_url,
-                   CHAOS_RUN_DIR=str(self.run_dir), PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING", **extra)
+        env.update({"DJANGO_SETTINGS_MODULE": SETTINGS, "DATABASE_URL": self.database_url,
+                    "BROKER_URL": self.broker_url, "CHAOS_RUN_DIR": str(self.run_dir), "PYTHONUNBUFFERED": "1",
+                    "LOG_LEVEL": "WARNING", **extra})
         return env
+
+    def broker_url_from(self, node: int) -> str:
+        """On the cluster: its nodes' URLs starting with node ``node`` (1-3), so that processes spread over the
+        nodes; the one broker URL otherwise."""
+        from tests import cluster
+
+        return cluster.broker_url(node) if self.cluster else self.broker_url
 
     def file(self, name: str) -> Path:
         return self.run_dir / name
@@ -44,12 +54,18 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-def prepare() -> World:
-    """Recreate the database, migrate it, set Django up on it in this process, reset the broker topology."""
+def prepare(cluster: bool = False) -> World:
+    """Recreate the database, migrate it, set Django up on it in this process, reset the broker topology (on
+    the cluster, started first when it does not run)."""
     source = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    broker_url = os.environ.get("BROKER_URL", DEFAULT_BROKER_URL)
+    if cluster:
+        from tests import cluster as nodes
+
+        nodes.start()
+        broker_url = nodes.broker_url(1)
     world = World(server_url=_with_database(source, "postgres"), database_url=_with_database(source, DATABASE),
-                  broker_url=os.environ.get("BROKER_URL", DEFAULT_BROKER_URL),
-                  run_dir=Path(tempfile.mkdtemp(prefix="chaos-")))
+                  broker_url=broker_url, run_dir=Path(tempfile.mkdtemp(prefix="chaos-")), cluster=cluster)
     _recreate_database(world.server_url)
     os.environ.update(DJANGO_SETTINGS_MODULE=SETTINGS, DATABASE_URL=world.database_url, BROKER_URL=world.broker_url)
     subprocess.run([sys.executable, "-m", "django", "migrate", "--verbosity", "0"], cwd=REPO, check=True,
@@ -119,9 +135,14 @@ def queued_uids() -> dict[bool, set[str]]:
     found: dict[bool, set[str]] = {False: set(), True: set()}
     with Connection(outbox_settings.BROKER_URL) as conn:
         channel: Any = conn.channel()
+        channel.basic_qos(0, 0, False)
         for queue, ordered in _queues():
-            while (message := channel.basic_get(queue.name, no_ack=False)) is not None:
-                found[ordered].add(str(json.loads(message.body)["uid"]))
+            # basic.consume, not basic.get: a quorum queue with a single active consumer refuses basic.get.
+            channel.basic_consume(queue.name, no_ack=False, callback=lambda message, ordered=ordered: found[
+                ordered].add(str(json.loads(message.body)["uid"])))
+        with contextlib.suppress(TimeoutError):
+            while True:  # until the queues have delivered all they hold (no consumer runs any more)
+                conn.drain_events(timeout=2.0)
     return found
 
 

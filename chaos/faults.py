@@ -76,6 +76,26 @@ class Injector:
             _run("rabbitmqctl", "-q", "start_app")
         return f"down {down:.1f}s"
 
+    def _node_kill(self, fault: Fault) -> str:
+        """SIGKILL the cluster node leading the inbox's queue, wait for a new leader, then restart the node."""
+        from inbox.conf import inbox_settings
+        from tests import cluster
+
+        queue = inbox_settings.QUEUE
+        leader = cluster.leader(queue)
+        if leader is None:
+            raise RuntimeError(f"no leader found for queue {queue!r}")
+        started = time.monotonic()
+        cluster.kill(leader.index)
+        survivor = cluster.NODES[leader.index % 3].index
+        for _ in range(120):  # the election takes a second or two; rabbitmqctl answers each poll
+            successor = cluster.leader(queue, via=survivor)
+            if successor is not None and successor != leader:
+                break
+        cluster.restart(leader.index)
+        return f"{leader.name} led {queue}; new leader {successor.name if successor else '?'}, " \
+               f"node back in {time.monotonic() - started:.1f}s"
+
     def _pg_restart(self, fault: Fault) -> str:
         started = time.monotonic()
         try:
@@ -131,9 +151,15 @@ def ensure_rabbitmq() -> None:
     _run("rabbitmqctl", "-q", "await_startup", "--timeout", "60")
 
 
-def restore_services() -> None:
-    """Both services up, whatever happened: called before the drain and on every way out of the run."""
+def restore_services(cluster: bool = False) -> None:
+    """Both services up, whatever happened: called before the drain and on every way out of the run. On the
+    cluster, its nodes (the main RabbitMQ node is not touched)."""
     try:
-        ensure_rabbitmq()
+        if cluster:
+            from tests import cluster as nodes
+
+            nodes.start()
+        else:
+            ensure_rabbitmq()
     finally:
         ensure_postgres()

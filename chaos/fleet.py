@@ -60,9 +60,15 @@ class Fleet:
         log = self.world.file(f"{slot.name}.log").open("ab")
         slot.process = subprocess.Popen(
             [sys.executable, "-m", "chaos.processes", slot.role, str(slot.index), str(seed), *self._arguments(slot)],
-            cwd=REPO, env=self.world.child_env(), stdout=log, stderr=subprocess.STDOUT)
+            cwd=REPO, env=self.world.child_env(BROKER_URL=self.world.broker_url_from(self._first_node(slot))),
+            stdout=log, stderr=subprocess.STDOUT)
         log.close()
         slot.incarnations += 1
+
+    @staticmethod
+    def _first_node(slot: Slot) -> int:
+        """The node a process lists first (on a cluster): relays from node 1 on, consumers from node 2 on."""
+        return (slot.index + (slot.role == "consumer")) % 3 + 1
 
     def supervise(self) -> None:
         """Record how dead relays and consumers ended and start them again."""

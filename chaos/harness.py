@@ -31,7 +31,7 @@ class RunResult:
 
 def run(config: Config) -> RunResult:
     started = time.monotonic()
-    world = env.prepare()
+    world = env.prepare(config.cluster)
     log(f"{config.mode} run, seed {config.seed}: {config.messages:,} messages over {config.keys:,} keys in "
         f"{config.seconds:.0f}s, {config.fault_total} faults; logs in {world.run_dir}")
     fleet = Fleet(config, world)
@@ -42,7 +42,7 @@ def run(config: Config) -> RunResult:
         fleet.start_all()
         _wait_flowing(fleet)
         _write_phase(config, fleet, injecting, timings)
-        faults.restore_services()
+        faults.restore_services(config.cluster)
         fleet.disable_crash_points()
         drain_seconds = _drain(fleet, config.drain_limit + DRAIN_GRACE, timings)
         _settle(fleet, 2.0)
@@ -55,7 +55,7 @@ def run(config: Config) -> RunResult:
         try:
             fleet.stop_all()
         finally:
-            faults.restore_services()
+            faults.restore_services(config.cluster)
     return RunResult(config, world, verdict, injector.done, injector.backends_terminated, fleet.exit_counts(),
                      fleet.unexpected_exits(), time.monotonic() - started, timings)
 

@@ -100,7 +100,9 @@ def block(result: RunResult) -> str:
 
 
 def _command(config: Config) -> str:
-    target = {"python -m chaos": "make chaos", "python -m chaos --small": "make chaos-small"}.get(config.command)
+    target = {"python -m chaos": "make chaos", "python -m chaos --small": "make chaos-small",
+              "python -m chaos --cluster": "make chaos-cluster",
+              "python -m chaos --cluster --small": "make chaos-cluster-small"}.get(config.command)
     return f"`{target}`, i.e. `{config.command}`" if target else f"`{config.command}`"
 
 

@@ -11,6 +11,7 @@ from django.core.checks import CheckMessage, Error, register
 from inbox.conf import inbox_settings
 from inbox.registry import Registry, registry
 from outbox.backoff import Strategy
+from outbox.broker_nodes import node_urls
 from outbox.routing import routing_errors
 from outbox.setting_checks import mistyped, type_errors, unknown_name_warnings
 
@@ -75,8 +76,8 @@ def _check_retention() -> list[CheckMessage]:
 
 @register("inbox")
 def check_broker(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
-    if inbox_settings.BROKER_URL:
-        return []
+    if node_urls(inbox_settings.BROKER_URL):
+        return []  # one node, or a cluster's: URLs joined with ";" or listed
     return [Error("No broker URL for the inbox consumer.",
                   hint="Set INBOX_BROKER_URL, OUTBOX_BROKER_URL or CELERY_BROKER_URL.", id="inbox.E004")]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from outbox.conf import AppSettings
@@ -64,7 +65,7 @@ class InboxSettings(AppSettings):
 
     prefix = "INBOX_"
     defaults = DEFAULTS
-    types = {"BROKER_URL": (str,), "HEARTBEAT": (int,)}
+    types = {"BROKER_URL": (str, list, tuple), "HEARTBEAT": (int,)}
 
     QUEUE: str
     QUEUE_TYPE: str
@@ -93,7 +94,7 @@ class InboxSettings(AppSettings):
     STUCK_AFTER: float
 
     @property
-    def BROKER_URL(self) -> str | None:  # noqa: N802 - mirrors the setting's name
+    def BROKER_URL(self) -> str | Sequence[str] | None:  # noqa: N802 - mirrors the setting's name
         from django.conf import settings
 
         from outbox.conf import outbox_settings

@@ -30,6 +30,7 @@ from inbox.frames import guard_frames
 from inbox.processing import Outcome, Processor
 from inbox.registry import Registry, registry
 from outbox import topology
+from outbox.broker_nodes import BrokerNodes, BrokerURL
 from outbox.conf import outbox_settings
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def queues_for(handlers: Registry, queue_name: str, exchange_name: str, *,
 class InboxConsumer:
     """Consumes this service's queues until ``stop`` is set (or, with ``once``, until idle)."""
 
-    def __init__(self, processor: Processor | None = None, *, url: str | None = None, queue: str | None = None,
+    def __init__(self, processor: Processor | None = None, *, url: BrokerURL | None = None, queue: str | None = None,
                  prefetch: int | None = None, stop: threading.Event | None = None,
                  handlers: Registry = registry) -> None:
         self.processor = processor or Processor(handlers)
@@ -88,10 +89,11 @@ class InboxConsumer:
         self._giving_back = False  # the current session ends after a database error: process nothing more
         if not self.url:
             raise InboxError("no broker URL: set INBOX_BROKER_URL or OUTBOX_BROKER_URL")
-        probe = Connection(self.url)  # lazy: only tells which errors its driver raises
+        self.nodes = BrokerNodes(self.url)  # a cluster's nodes: each session connects to one that answers
+        probe = self.nodes.probe()  # lazy: only tells which errors its driver raises
         self._connection_errors: tuple[type[BaseException], ...] = (OSError, *probe.connection_errors)
         self._refusals: tuple[type[BaseException], ...] = tuple(probe.channel_errors)
-        self._uri = probe.as_uri()  # the password masked, for error messages
+        self._uri = self.nodes.describe()  # the passwords masked, for error messages
 
     def run(self, *, once: bool = False, idle_timeout: float = 1.0) -> ConsumeStats:
         """Consume until stopped; with ``once``, until the queues and the due retries are empty.
@@ -145,7 +147,7 @@ class InboxConsumer:
     def _connection(self) -> Iterator[Connection]:
         """A broker connection with heartbeats (INBOX_HEARTBEAT), closed at the end; one that failed is
         dropped without the closing handshake, which a half-open connection would never answer."""
-        connection = Connection(self.url, heartbeat=inbox_settings.HEARTBEAT)
+        connection = self.nodes.connect(heartbeat=inbox_settings.HEARTBEAT)
         lost = False
         try:
             yield connection

@@ -10,6 +10,7 @@ from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.db import connections, router
 
+from outbox.broker_nodes import node_urls
 from outbox.conf import outbox_settings
 from outbox.limits import BROKER_HEADER_ROOM, BROKER_MAX_MESSAGE_SIZE
 from outbox.routing import routing_errors
@@ -27,18 +28,20 @@ POSITIVE_FLOATS = ("CONFIRM_TIMEOUT", "BACKOFF_BASE", "BACKOFF_CAP", "LEASE_SECO
 
 @register("outbox")
 def check_broker_url(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """outbox.E001 without a broker URL; outbox.E002 for a node's URL of another scheme than AMQP's (or memory).
+    A cluster's nodes may be joined with ``;`` or given as a list: each is checked."""
     url = outbox_settings.BROKER_URL
-    if url and not isinstance(url, str):
+    if url and not isinstance(url, (str, list, tuple)):
         return []  # the wrong type: check_setting_types says so
-    if not url:
+    if not node_urls(url):
         return [Error("No broker URL for the outbox relay.",
                       hint="Set OUTBOX_BROKER_URL (or CELERY_BROKER_URL), e.g. 'amqp://guest:guest@localhost//' "
                            "or 'memory://' for the in-process broker.", id="outbox.E001")]
-    if url.split("://", 1)[0] not in ("amqp", "pyamqp", "amqps", "memory"):
-        return [Error(f"Unsupported outbox broker URL scheme in {url.split('://', 1)[0]!r}.",
-                      hint="The relay publishes with AMQP 0-9-1 publisher confirms: use amqp:// (RabbitMQ), "
-                           "or memory:// for tests and the demo.", id="outbox.E002")]
-    return []
+    schemes = {node.split("://", 1)[0] for node in node_urls(url)}
+    return [Error(f"Unsupported outbox broker URL scheme in {scheme!r}.",
+                  hint="The relay publishes with AMQP 0-9-1 publisher confirms: use amqp:// (RabbitMQ), "
+                       "or memory:// for tests and the demo.", id="outbox.E002")
+            for scheme in sorted(schemes - {"amqp", "pyamqp", "amqps", "memory"})]
 
 
 @register("outbox")
@@ -143,10 +146,11 @@ def check_celery_broker(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
     """outbox.W003: Celery's broker is another than the outbox's, so send_task() messages miss Celery's workers."""
     celery_url = outbox_settings.CELERY_BROKER_URL
     outbox_url = outbox_settings.BROKER_URL
-    if not isinstance(celery_url, str) or not celery_url or check_broker_url(None) or not isinstance(outbox_url, str):
+    if not isinstance(celery_url, (str, list, tuple)) or not node_urls(celery_url) or check_broker_url(None) \
+            or "BROKER_URL" in mistyped(outbox_settings):
         return []  # no Celery broker, or the outbox's URL is wrong already (outbox.E001-E003 say so)
-    if _broker_identity(celery_url) == _broker_identity(outbox_url):
-        return []
+    if {_broker_identity(u) for u in node_urls(celery_url)} == {_broker_identity(u) for u in node_urls(outbox_url)}:
+        return []  # the same nodes, in whatever order each process lists them
     return [Warning("CELERY_BROKER_URL names another broker than OUTBOX_BROKER_URL: messages of outbox.send_task() "
                     "are published through OUTBOX_BROKER_URL, where the Celery workers do not read.",
                     hint="Point both settings at the same broker, or leave OUTBOX_BROKER_URL unset to use "

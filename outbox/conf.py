@@ -6,6 +6,7 @@ Every option is a Django setting named ``OUTBOX_<NAME>``. Nothing else in the li
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -110,7 +111,7 @@ class OutboxSettings(AppSettings):
 
     prefix = "OUTBOX_"
     defaults = DEFAULTS
-    types = {"BROKER_URL": (str,), "METRICS_TOKEN": (str,)}
+    types = {"BROKER_URL": (str, list, tuple), "METRICS_TOKEN": (str,)}
 
     EXCHANGE: str
     SOURCE: str
@@ -140,8 +141,9 @@ class OutboxSettings(AppSettings):
     METRICS_TOKEN: str | None
 
     @property
-    def BROKER_URL(self) -> str | None:  # noqa: N802 - mirrors the setting's name
-        """The relay's broker: ``OUTBOX_BROKER_URL``, else ``CELERY_BROKER_URL``, else None."""
+    def BROKER_URL(self) -> str | Sequence[str] | None:  # noqa: N802 - mirrors the setting's name
+        """The relay's broker: ``OUTBOX_BROKER_URL``, else ``CELERY_BROKER_URL``, else None. A URL, URLs joined
+        with ``;`` or a list of URLs: a cluster's nodes (see :mod:`outbox.broker_nodes`)."""
         explicit = getattr(django_settings, "OUTBOX_BROKER_URL", None)
         return explicit or getattr(django_settings, "CELERY_BROKER_URL", None)
 

@@ -15,7 +15,8 @@ from django.core.checks import CheckMessage, Error, Warning
 
 from outbox.conf import AppSettings
 
-_WORDS = {bool: "True or False", int: "an integer", float: "a number", str: "a string"}
+_WORDS = {bool: "True or False", int: "an integer", float: "a number", str: "a string", list: "a list",
+          tuple: "a tuple"}
 
 
 def expected(app: AppSettings, name: str) -> tuple[type, ...]:

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from amqp.exceptions import PreconditionFailed
-from kombu import Connection, Exchange
+from kombu import Exchange
 
+from outbox.broker_nodes import BrokerNodes, BrokerURL, node_urls
 from outbox.conf import outbox_settings
 
 SUFFIX = ".unrouted"
@@ -88,13 +89,15 @@ def mismatch_hint(exchange: str) -> str:
             f"= True, or delete it so that it is re-created")
 
 
-def unrouted_depth(url: str, exchange: str) -> int | None:
+def unrouted_depth(url: BrokerURL, exchange: str) -> int | None:
     """Messages waiting in ``exchange``'s unrouted queue; None when there is none (OUTBOX_UNROUTED off, or
-    nothing declared it yet) or the broker cannot be asked (a passive declare, nothing is created)."""
-    if not exchange_arguments(exchange) or not url.startswith(("amqp", "pyamqp")):
+    nothing declared it yet) or the broker cannot be asked (a passive declare, nothing is created). ``url``
+    may name a cluster's nodes: the first that answers is asked."""
+    urls = node_urls(url)
+    if not exchange_arguments(exchange) or not urls or not urls[0].startswith(("amqp", "pyamqp")):
         return None
     try:
-        with Connection(url, connect_timeout=2) as connection:
+        with BrokerNodes(urls).connect(connect_timeout=2) as connection:
             channel: Any = connection.default_channel
             return int(channel.queue_declare(unrouted_name(exchange), passive=True).message_count)
     except Exception:  # noqa: BLE001 - advisory: a missing queue or an unreachable broker means "unknown"

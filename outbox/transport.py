@@ -21,6 +21,7 @@ from kombu import Connection, Exchange, Producer, Queue
 from kombu.exceptions import ChannelError
 
 from outbox import amqp_properties, topology
+from outbox.broker_nodes import BrokerNodes, BrokerURL, node_urls
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable
 from outbox.limits import SizeLimits
@@ -61,10 +62,12 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def transport_for_url(url: str, *, window: int = 256) -> Transport:
-    """The transport for a broker URL: ``memory://`` in-process, anything py-amqp speaks otherwise."""
-    if url.startswith("memory://"):
-        return MemoryTransport(url)
+def transport_for_url(url: BrokerURL, *, window: int = 256) -> Transport:
+    """The transport for a broker URL (or a cluster's: see :mod:`outbox.broker_nodes`): ``memory://``
+    in-process, anything py-amqp speaks otherwise."""
+    first = (node_urls(url) or [""])[0]
+    if first.startswith("memory://"):
+        return MemoryTransport(first)
     return AmqpTransport(url, window=window)
 
 
@@ -143,10 +146,14 @@ class AmqpTransport:
     :func:`_refusal`), the unconfirmed rest of the batch is sent again on a new connection one message at
     a time, each awaiting its confirm, until the broker refuses again: that message alone is failed, and
     the rest goes out at full speed. An outage stays an outage (``broker_error``).
+
+    ``url`` may name the nodes of a cluster: a batch that loses its node ends as an outage, and the next
+    connection goes to a node that answers (see :class:`~outbox.broker_nodes.BrokerNodes`).
     """
 
-    def __init__(self, url: str, *, window: int = 256, heartbeat: int | None = None) -> None:
+    def __init__(self, url: BrokerURL, *, window: int = 256, heartbeat: int | None = None) -> None:
         self.url = url
+        self.nodes = BrokerNodes(url)
         self.window = window
         self.heartbeat = heartbeat  # None: OUTBOX_HEARTBEAT, read when connecting
         self.on_wait: Callable[[], None] | None = None
@@ -155,7 +162,7 @@ class AmqpTransport:
         self._declared: set[str] = set()
         self._tag = 0
         self._batch: _Batch | None = None
-        probe = Connection(url)  # lazy: nothing connects; it only tells which errors its driver raises
+        probe = self.nodes.probe()  # lazy: nothing connects; it only tells which errors its driver raises
         self._error_types: tuple[type[BaseException], ...] = (
             *probe.connection_errors, *probe.channel_errors, OSError)
 
@@ -300,14 +307,15 @@ class AmqpTransport:
 
     def _connect(self) -> None:
         heartbeat = outbox_settings.HEARTBEAT if self.heartbeat is None else self.heartbeat
-        connection = Connection(self.url, connect_timeout=5, heartbeat=heartbeat)
+        connection: Connection | None = None
         try:
-            connection.connect()
+            connection = self.nodes.connect(connect_timeout=5, heartbeat=heartbeat)
             channel: Any = connection.channel()
             channel.confirm_select()
         except self._error_types as exc:
-            connection.release()
-            raise BrokerUnavailable(f"cannot connect to {connection.as_uri()}: {exc!r}") from exc
+            if connection is not None:
+                connection.release()
+            raise BrokerUnavailable(f"cannot connect to {self.nodes.describe()}: {exc!r}") from exc
         channel.events["basic_ack"].add(self._on_ack)
         channel.events["basic_nack"].add(self._on_nack)
         channel.events["basic_return"].add(self._on_return)
@@ -390,6 +398,7 @@ class _Batch:
     report: PublishReport = field(default_factory=PublishReport)
     collected: bool = False
     isolating: bool = False
+    nacked: bool = False
 
     def expired(self) -> bool:
         return time.monotonic() >= self.deadline
@@ -403,6 +412,7 @@ class _Batch:
         return [envelope for envelope in self.envelopes if envelope.message_id not in decided]
 
     def resolve(self, delivery_tag: int, multiple: bool, error: str | None) -> None:
+        self.nacked = self.nacked or error is not None
         tags = [t for t in self.pending if t <= delivery_tag] if multiple else [delivery_tag]
         for tag in tags:
             message_id = self.pending.pop(tag, None)
@@ -423,4 +433,9 @@ class _Batch:
         elif undecided:
             report.failed.update(dict.fromkeys(undecided, "no confirm from the broker before the timeout"))
             transport.reset()  # the channel's tag accounting is unreliable after a timeout
+        elif self.nacked:
+            # A channel whose first publish to a quorum queue came while the queue had no leader (its node was
+            # just lost) goes on nacking every message after a new leader is elected (RabbitMQ 3.10); a new
+            # channel publishes normally. So the next batch starts on a new connection.
+            transport.reset()
         return report

@@ -57,16 +57,15 @@ def bound_queue(broker_url: str, exchange: str) -> Iterator[Callable[..., BoundQ
 
 
 @pytest.fixture
-def inbox_queue(exchange: str) -> Iterator[str]:
+def inbox_queue(broker_url: str, exchange: str) -> Iterator[str]:
     """A fresh INBOX_QUEUE (and its .ordered twin) for this test, deleted afterwards."""
     name = f"test-inbox-{uuid.uuid4().hex[:10]}"
     with override_settings(INBOX_QUEUE=name):
         yield name
-    url = str(settings.OUTBOX_BROKER_URL)
-    if url.startswith("amqp"):
+    if broker_url.startswith("amqp"):
         from kombu import Connection
 
-        with Connection(url) as conn:
+        with Connection(broker_url) as conn:
             for queue in (name, f"{name}.ordered"):
                 conn.default_channel.queue_delete(queue)
 

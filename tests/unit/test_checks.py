@@ -29,6 +29,10 @@ def test_checks__every_option_at_its_documented_default__no_outbox_errors():
     pytest.param({"OUTBOX_BROKER_URL": "", "CELERY_BROKER_URL": ""}, "outbox.E001", "broker URL", id="empty-url"),
     pytest.param({"OUTBOX_BROKER_URL": "redis://localhost:6379/0"}, "outbox.E002", "'redis'", id="redis-url"),
     pytest.param({"OUTBOX_BROKER_URL": "sqs://"}, "outbox.E002", "'sqs'", id="sqs-url"),
+    pytest.param({"OUTBOX_BROKER_URL": "amqp://a//;redis://b:6379/0"}, "outbox.E002", "'redis'",
+                 id="cluster-with-a-redis-node"),
+    pytest.param({"OUTBOX_BROKER_URL": ["amqp://a//", "sqs://"]}, "outbox.E002", "'sqs'", id="list-with-an-sqs-node"),
+    pytest.param({"OUTBOX_BROKER_URL": [], "CELERY_BROKER_URL": None}, "outbox.E001", "broker URL", id="empty-list"),
     pytest.param({"OUTBOX_BATCH_SIZE": 0}, "outbox.E003", "OUTBOX_BATCH_SIZE", id="batch-size-zero"),
     pytest.param({"OUTBOX_CONFIRM_WINDOW": True}, "outbox.E003", "OUTBOX_CONFIRM_WINDOW", id="window-bool"),
     pytest.param({"OUTBOX_MAX_ATTEMPTS": "10"}, "outbox.E003", "OUTBOX_MAX_ATTEMPTS", id="attempts-str"),
@@ -62,6 +66,17 @@ def test_checks__misconfiguration__its_error_with_a_hint(overrides, check_id, me
 def test_checks__lease_shorter_than_the_confirm_timeout__no_error_since_leases_are_renewed():
     with override_settings(OUTBOX_LEASE_SECONDS=3.0, OUTBOX_CONFIRM_TIMEOUT=10.0):
         assert outbox_errors() == []
+
+
+@pytest.mark.parametrize("url", [
+    pytest.param("amqp://guest:guest@rabbit-1//;amqp://guest:guest@rabbit-2//", id="semicolons"),
+    pytest.param(["amqp://guest:guest@rabbit-1//", "amqp://guest:guest@rabbit-2//"], id="list"),
+    pytest.param(("amqp://guest:guest@rabbit-1//", "amqps://guest:guest@rabbit-2//"), id="tuple"),
+])
+def test_checks__broker_url_naming_a_clusters_nodes__no_error(url):
+    with override_settings(OUTBOX_BROKER_URL=url, CELERY_BROKER_URL=None, INBOX_BROKER_URL=url):
+        assert outbox_errors() == []
+        assert [m for m in run_checks(tags=["inbox"]) if m.id.startswith("inbox.E")] == []
 
 
 def test_checks__broker_url_falls_back_to_celery_broker_url__no_error():

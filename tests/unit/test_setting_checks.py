@@ -34,7 +34,7 @@ def messages(app: str) -> list[Error]:
     pytest.param("OUTBOX_EXCHANGE", "", "outbox.E003", "a non-empty string", id="exchange-empty"),
     pytest.param("OUTBOX_SOURCE", None, "outbox.E003", "a non-empty string", id="source-none"),
     pytest.param("OUTBOX_NOTIFY_CHANNEL", b"outbox", "outbox.E003", "a non-empty string", id="channel-bytes"),
-    pytest.param("OUTBOX_BROKER_URL", ["amqp://localhost//"], "outbox.E003", "a string", id="broker-url-list"),
+    pytest.param("OUTBOX_BROKER_URL", {"host": "localhost"}, "outbox.E003", "a string or a list", id="broker-url-dict"),
 ])
 def test_setting_checks__value_of_the_wrong_type__one_error_naming_the_type(name, value, check_id, mentions):
     with override_settings(**{name: value}):
@@ -97,6 +97,8 @@ def test_setting_checks__celery_on_another_broker__warning_that_send_task_goes_e
     pytest.param("amqp://guest:guest@localhost//", "pyamqp://guest:guest@localhost:5672//", id="same-spelt-otherwise"),
     pytest.param("amqp://guest:guest@localhost//", None, id="no-celery"),
     pytest.param(None, "amqp://guest:guest@localhost//", id="outbox-falls-back-to-celery"),
+    pytest.param("amqp://guest:guest@a//;amqp://guest:guest@b//", ["amqp://guest:guest@b//", "amqp://guest:guest@a//"],
+                 id="the-same-cluster-listed-in-another-order"),
 ])
 def test_setting_checks__celery_on_the_same_broker_or_none__no_warning(outbox_url, celery_url):
     with override_settings(OUTBOX_BROKER_URL=outbox_url, CELERY_BROKER_URL=celery_url):
