@@ -22,6 +22,7 @@ from outbox.broker_nodes import BrokerNodes, BrokerURL, node_urls
 from outbox.conf import outbox_settings
 
 SUFFIX = ".unrouted"
+UNROUTED_QUEUE_ARGUMENTS = {"x-queue-type": "quorum"}
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +55,7 @@ def declare(open_channel: Callable[[], Any], channel: Any, exchange: str) -> boo
     """
     arguments = exchange_arguments(exchange)
     if arguments:
-        unrouted = unrouted_name(exchange)
-        channel.exchange_declare(unrouted, "fanout", durable=True, auto_delete=False)
-        channel.queue_declare(unrouted, durable=True, auto_delete=False)
-        channel.queue_bind(unrouted, unrouted, "")
+        _declare_unrouted(open_channel, channel, unrouted_name(exchange))
     own = open_channel()
     try:
         own.exchange_declare(exchange, "topic", durable=True, auto_delete=False, arguments=arguments)
@@ -66,6 +64,24 @@ def declare(open_channel: Callable[[], Any], channel: Any, exchange: str) -> boo
         return False
     own.close()
     return True
+
+
+def _declare_unrouted(open_channel: Callable[[], Any], channel: Any, name: str) -> None:
+    """The fanout exchange ``name`` and its queue, bound. The queue is a quorum queue: replicated, so that on
+    a cluster the loss of the node it lives on neither loses what it keeps nor stops every later declaration
+    (a classic queue whose node is down fails its redeclaration with NOT_FOUND, and with it the relay's every
+    connection). One declared otherwise before (by hand, a classic queue) is kept as it is: declared on a
+    channel of its own, as RabbitMQ closes the channel that asks for other arguments."""
+    channel.exchange_declare(name, "fanout", durable=True, auto_delete=False)
+    own = open_channel()
+    try:
+        own.queue_declare(name, durable=True, auto_delete=False, arguments=UNROUTED_QUEUE_ARGUMENTS)
+    except PreconditionFailed:
+        logger.info("unrouted queue %r exists with other arguments: kept as it is", name,
+                    extra={"action": "unrouted_queue_kept"})
+    else:
+        own.close()
+    channel.queue_bind(name, name, "")
 
 
 _mismatches_logged: set[str] = set()

@@ -24,6 +24,7 @@ from outbox.models import OutboxMessage
 from outbox.models import Status as OutboxStatus
 from outbox.relay import Relay
 from tests import cluster
+from tests.integration.consuming import declare_inbox_queues
 from tests.testapp.models import Effect
 from tests.waiting import wait_until
 
@@ -122,8 +123,8 @@ def test_cluster__relay_on_node1__node1_killed__next_batch_through_node2_nothing
 
     cluster.kill(1)
     after = publish(5)
-    with pytest.raises(BrokerUnavailable):
-        relay.drain()  # the batch in hand meets the dead connection: released, no attempt spent
+    # The idle connection to the dead node is found dead before the next batch goes out, and the relay
+    # reconnects, to node 2, at once (or the batch meets it and is released, no attempt spent).
     assert relay_until_sent(relay) == 5
 
     assert relay.transport.nodes.current == cluster.node(2).url
@@ -177,6 +178,7 @@ def test_cluster__consumer_on_node1__nodes_killed_and_restarted__every_message_a
         broker_url, handlers, inbox_queue, settings, relay):
     handlers("orders.#", name="record")(lambda message: Effect.objects.create(handler="record",
                                                                                 message_id=message.id))
+    declare_inbox_queues()  # bound before anything is relayed: an unroutable message would go to <exchange>.unrouted
     worker = ConsumerThread(settings.OUTBOX_BROKER_URL)
     worker.start()
     try:
