@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from importlib import import_module
+from importlib.util import find_spec
+
 from django.apps import AppConfig
 
 
@@ -10,3 +13,8 @@ class OutboxConfig(AppConfig):
 
     def ready(self) -> None:
         from outbox import checks  # noqa: F401 - registers the system checks
+
+        # Register the Celery tasks with every Celery app of this process (Celery is optional), so that the
+        # wake-up after commit finds ``outbox.relay`` by name without importing the tasks module itself.
+        if find_spec("celery") is not None:
+            import_module("outbox.tasks")

@@ -65,7 +65,19 @@ def notify(alias: str) -> None:
         cursor.execute("SELECT pg_notify(%s, '')", [outbox_settings.NOTIFY_CHANNEL])
 
 
-def _kick_celery() -> None:
-    from outbox.tasks import relay  # the Celery app is optional; import only when asked to use it
+RELAY_TASK = "outbox.relay"
 
-    relay.apply_async(ignore_result=True)
+
+def _kick_celery() -> None:
+    """Schedule the ``outbox.relay`` task by name, so that this module does not import ``outbox.tasks``.
+
+    Looked up in the current app's registry (``OutboxConfig.ready`` registered it) so that
+    ``task_always_eager`` still runs it in place; failing that it is sent by name to the workers that know it.
+    """
+    from celery import current_app  # the Celery app is optional; import only when asked to use it
+
+    task = current_app.tasks.get(RELAY_TASK)
+    if task is None:
+        current_app.send_task(RELAY_TASK, ignore_result=True)
+    else:
+        task.apply_async(ignore_result=True)
