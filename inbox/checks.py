@@ -12,7 +12,7 @@ from inbox.conf import inbox_settings
 from inbox.registry import Registry, registry
 from outbox.backoff import Strategy
 from outbox.routing import routing_errors
-from outbox.setting_checks import mistyped, type_errors, unknown_name_warnings
+from outbox.setting_checks import mistyped, scheme_errors, type_errors, unknown_name_warnings
 
 QUEUE_TYPES = ("quorum", "classic")
 NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES", "HEARTBEAT")
@@ -75,8 +75,10 @@ def _check_retention() -> list[CheckMessage]:
 
 @register("inbox")
 def check_broker(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
-    if inbox_settings.BROKER_URL:
-        return []
+    """inbox.E004 without a broker URL; inbox.E009 when no transport is registered for its scheme."""
+    url = inbox_settings.BROKER_URL
+    if url:
+        return scheme_errors(url, "inbox", "inbox.E009") if isinstance(url, str) else []
     return [Error("No broker URL for the inbox consumer.",
                   hint="Set INBOX_BROKER_URL, OUTBOX_BROKER_URL or CELERY_BROKER_URL.", id="inbox.E004")]
 

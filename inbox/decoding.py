@@ -11,12 +11,12 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from inbox.exceptions import RejectedMessage
 from inbox.message import Message
+from outbox.wire import UNDECODABLE_HEADER, Delivery
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
 TEXT_ENCODINGS = frozenset({"", "utf-8", "utf8", "binary"})
@@ -26,28 +26,11 @@ UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
 #: Length of the inbox's short text columns (message id, topic, key, correlation and causation ids).
 SHORT_TEXT = 255
 BIGINT = 2**63 - 1
-#: Header set by :mod:`inbox.frames` on a message whose content header py-amqp could not decode: the reason.
-UNDECODABLE = "x-inbox-undecodable"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What the broker handed over, before any decoding (transport-independent)."""
-
-    body: bytes
-    routing_key: str
-    properties: Mapping[str, Any]
-    headers: Mapping[str, Any]
-
-    @property
-    def message_id(self) -> str:
-        return str(self.properties.get("message_id") or "")
-
 
 def decode(delivery: Delivery, max_bytes: int) -> Message:
     """Check and decode a delivery. Raises :class:`RejectedMessage` with the reason."""
-    if delivery.headers.get(UNDECODABLE):
-        raise RejectedMessage(str(delivery.headers[UNDECODABLE]))
+    if delivery.headers.get(UNDECODABLE_HEADER):
+        raise RejectedMessage(str(delivery.headers[UNDECODABLE_HEADER]))
     if not delivery.message_id:
         raise RejectedMessage("no message_id property: the inbox cannot deduplicate it")
     _check_envelope(delivery, max_bytes)

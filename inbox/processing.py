@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from inbox import ordering, transitions
 from inbox.conf import inbox_settings
-from inbox.decoding import Delivery, parse_time, plain, storable
+from inbox.decoding import parse_time, plain, storable
 from inbox.failures import Failure, describe, rejection
 from inbox.faults import faults_on, publish_fault
 from inbox.message import Message
@@ -35,6 +35,7 @@ from outbox import metrics, tracing
 from outbox.breaker import CircuitBreaker, State
 from outbox.context import Cause, caused_by
 from outbox.routing import model_write_alias
+from outbox.wire import Delivery
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,8 @@ from outbox.exceptions import BrokerUnavailable, ConfigurationError
 from outbox.leases import LeaseKeeper
 from outbox.models import Failure, OutboxMessage, OutboxMessageQuerySet, Status
 from outbox.routing import model_write_alias
-from outbox.transport import AmqpTransport, InFlight, PublishReport, Transport, transport_for_url
+from outbox.transports.base import InFlight, PublishReport, Transport
+from outbox.transports.registry import transport_for_url
 from outbox.wire import Envelope, dumps, envelope_for
 
 logger = logging.getLogger(__name__)
@@ -171,12 +172,12 @@ class Relay:
                                                     timeout=outbox_settings.CONFIRM_TIMEOUT))
 
     def _take_off(self, messages: list[Claimed], result: RelayResult) -> _Flight | None:
-        """Start publishing a batch and return it in flight; None when it was published (and recorded)
-        at once: nothing to send, several exchanges, a probe of the broker, or a transport that cannot
-        keep a batch in flight."""
+        """Start publishing a batch and return it in flight (a transport that never waits returns it collected);
+        None when it was published (and recorded) at once: nothing to send, several exchanges, or a probe of
+        the broker."""
         groups = _by_exchange(messages)
         # A probe after an outage (breaker half-open) goes alone: the next claim waits for its verdict.
-        if len(groups) != 1 or not isinstance(self.transport, AmqpTransport) or self.breaker.state is not State.CLOSED:
+        if len(groups) != 1 or self.breaker.state is not State.CLOSED:
             if messages:
                 self._publish(messages, result)
             return None

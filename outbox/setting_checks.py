@@ -1,5 +1,5 @@
-"""The checks both apps' settings share: each value has its setting's type, and no ``OUTBOX_*``/``INBOX_*``
-name the project sets is a typo.
+"""The checks both apps' settings share: each value has its setting's type, no ``OUTBOX_*``/``INBOX_*``
+name the project sets is a typo, and a broker URL names a registered transport.
 
 A setting's type comes from its default: ``True`` means True or False, ``500`` an integer, ``1.0`` any number,
 ``"events"`` a non-empty string; a setting whose default is None names its type in ``AppSettings.types``.
@@ -14,6 +14,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Warning
 
 from outbox.conf import AppSettings
+from outbox.transports import registry as transports
 
 _WORDS = {bool: "True or False", int: "an integer", float: "a number", str: "a string"}
 
@@ -68,3 +69,12 @@ def unknown_name_warnings(app: AppSettings, check_id: str) -> list[CheckMessage]
         warnings.append(Warning(f"{name} is not a setting of the {app.prefix[:-1].lower()} app; it has no effect.",
                                 hint=hint, id=check_id))
     return warnings
+
+
+def scheme_errors(url: str, app: str, error_id: str) -> list[CheckMessage]:
+    """``error_id`` when no transport is registered for ``url``'s scheme (see outbox/transports/registry.py)."""
+    if transports.scheme_of(url) in transports.schemes():
+        return []
+    return [Error(f"Unsupported {app} broker URL scheme in {transports.scheme_of(url)!r}.",
+                  hint=f"Use one of the registered transports: {', '.join(f'{s}://' for s in transports.schemes())} "
+                       "(amqp:// for RabbitMQ, memory:// for tests and the demo).", id=error_id)]

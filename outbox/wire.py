@@ -1,4 +1,5 @@
-"""The wire format: how an outbox row becomes an AMQP message any language can read.
+"""The wire format, both directions: how an outbox row becomes an AMQP message any language can read, and
+what a received message is before the inbox decodes it (:class:`Delivery`).
 
 Body: the payload as UTF-8 JSON. Properties: message_id, timestamp, type (the topic),
 content_type, content_encoding, correlation_id, persistent delivery. Headers: the user's headers,
@@ -13,12 +14,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
-
-if TYPE_CHECKING:
-    pass
 
 CONTENT_TYPE = "application/json"
 CONTENT_ENCODING = "utf-8"
@@ -29,6 +27,9 @@ CAUSATION_HEADER = "causation_id"
 EXPIRES_HEADER = "expires_at"
 TRACEPARENT_HEADER = "traceparent"
 TRACESTATE_HEADER = "tracestate"
+#: Header set by the AMQP transport's frame guard (transports/amqp_frames.py) on a message whose content header
+#: could not be decoded: the reason. The inbox records such a message dead.
+UNDECODABLE_HEADER = "x-inbox-undecodable"
 #: Header names the library writes; user headers may not use them (nor the cloudEvents: prefix).
 RESERVED_HEADERS = frozenset({KEY_HEADER, SEQUENCE_HEADER, CAUSATION_HEADER, EXPIRES_HEADER})
 
@@ -47,6 +48,20 @@ class Envelope:
     body: bytes
     properties: Mapping[str, Any]
     headers: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the broker handed over, before any decoding (transport-independent)."""
+
+    body: bytes
+    routing_key: str
+    properties: Mapping[str, Any]
+    headers: Mapping[str, Any]
+
+    @property
+    def message_id(self) -> str:
+        return str(self.properties.get("message_id") or "")
 
 
 class WireMessage(Protocol):

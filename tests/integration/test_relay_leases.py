@@ -22,7 +22,8 @@ from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.models import OutboxMessage, Status
 from outbox.relay import Relay, RelayResult
-from outbox.transport import AmqpTransport, PublishReport
+from outbox.transports.amqp import AmqpTransport
+from outbox.transports.base import PublishReport
 from tests.proxy import OutageProxy
 from tests.waiting import wait_until
 
