@@ -24,11 +24,11 @@ from typing import Any
 from outbox import backoff, metrics, tracing
 from outbox.breaker import CircuitBreaker, State
 from outbox.breaker_state import record
-from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, ConfigurationError
-from outbox.leases import LeaseKeeper
 from outbox.models import Failure, OutboxMessage, OutboxMessageQuerySet, Status
+from outbox.relay.claimed import Claimed
+from outbox.relay.leases import LeaseKeeper
 from outbox.routing import model_write_alias
 from outbox.transports.base import InFlight, PublishReport, Transport
 from outbox.transports.registry import transport_for_url
