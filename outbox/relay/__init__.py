@@ -20,10 +20,5 @@ if TYPE_CHECKING:
     from outbox.relay.relay import Relay, RelayResult, default_relay, drain
 
 __all__ = ["Relay", "RelayResult", "default_relay", "drain"]
-
-__getattr__ = lazy_exports(__name__, {
-    "Relay": "outbox.relay.relay",
-    "RelayResult": "outbox.relay.relay",
-    "default_relay": "outbox.relay.relay",
-    "drain": "outbox.relay.relay",
-})
+__getattr__ = lazy_exports(__name__, {"Relay": "outbox.relay.relay", "RelayResult": "outbox.relay.relay",
+                                      "default_relay": "outbox.relay.relay", "drain": "outbox.relay.relay"})
