@@ -10,7 +10,7 @@ from django.core.checks import CheckMessage, Error, register
 
 from inbox.conf import inbox_settings
 from inbox.registry import Registry, registry
-from outbox.backoff import Strategy
+from outbox import retry
 from outbox.routing import routing_errors
 from outbox.setting_checks import mistyped, scheme_errors, type_errors, unknown_name_warnings
 
@@ -51,9 +51,9 @@ def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list
         errors.append(Error(f"INBOX_QUEUE_TYPE {inbox_settings.QUEUE_TYPE!r} is not a queue type the inbox declares.",
                             hint="'quorum' (the default) or 'classic' (to keep existing classic queues).",
                             id="inbox.E008"))
-    if "BACKOFF" not in wrong_type and inbox_settings.BACKOFF not in {s.value for s in Strategy}:
+    if "BACKOFF" not in wrong_type and inbox_settings.BACKOFF not in retry.names():
         errors.append(Error(f"INBOX_BACKOFF {inbox_settings.BACKOFF!r} is not a back-off strategy.",
-                            hint="One of: " + ", ".join(s.value for s in Strategy), id="inbox.E002"))
+                            hint="One of: " + ", ".join(retry.names()), id="inbox.E002"))
     return errors if errors or wrong_type else _check_retention()
 
 

@@ -30,7 +30,7 @@ from inbox.faults import faults_on, publish_fault
 from inbox.message import Message
 from inbox.models import InboxMessage, KeyPosition, Status
 from inbox.registry import HandlerSpec, Registry, registry
-from inbox.retry import max_attempts, next_retry
+from inbox.retry import immediate_retries, max_attempts, next_retry
 from outbox import metrics, tracing
 from outbox.breaker import CircuitBreaker, State
 from outbox.context import Cause, caused_by
@@ -225,7 +225,7 @@ class Processor:
     def _attempts(self, row: InboxMessage, message: Message, spec: HandlerSpec, position: KeyPosition | None,
                   first: bool, breaker: CircuitBreaker | None) -> Outcome:
         probing = breaker is not None and breaker.state is State.HALF_OPEN
-        tries = 1 + (_policy_immediate(spec) if first and not probing else 0)
+        tries = 1 + (immediate_retries(spec) if first and not probing else 0)
         for attempt in range(tries):
             row.attempts += 1
             error = self._call(spec, replace(message, attempt=row.attempts))
@@ -415,11 +415,6 @@ def is_expired(message: Message, spec: HandlerSpec, now: datetime) -> bool:
         return True
     # Age as a difference of datetimes, compared in seconds: sent_at + ttl overflows for a sent time in year 9999.
     return spec.ttl is not None and message.sent_at is not None and (now - message.sent_at).total_seconds() >= spec.ttl
-
-
-def _policy_immediate(spec: HandlerSpec) -> int:
-    value = spec.retry.immediate
-    return inbox_settings.IMMEDIATE_RETRIES if value is None else value
 
 
 def _log_attempt(spec: HandlerSpec, row: InboxMessage, error: Exception, decision: str, *,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
-from outbox import backoff, metrics, tracing
+from outbox import metrics, tracing
 from outbox.breaker import CircuitBreaker, State
 from outbox.breaker_state import record
 from outbox.conf import outbox_settings
@@ -29,6 +29,7 @@ from outbox.exceptions import BrokerUnavailable, ConfigurationError
 from outbox.models import Failure, OutboxMessage, OutboxMessageQuerySet, Status
 from outbox.relay.claimed import Claimed
 from outbox.relay.leases import LeaseKeeper
+from outbox.retry import relay_policy
 from outbox.routing import model_write_alias
 from outbox.transports.base import InFlight, PublishReport, Transport
 from outbox.transports.registry import transport_for_url
@@ -318,14 +319,13 @@ def _by_exchange(messages: list[Claimed]) -> dict[str, list[Claimed]]:
 
 
 def _charge_attempt(message: Claimed, error: str, *, final: bool = False) -> Failure:
-    """One failed attempt: back off exponentially with jitter, or go dead after the last attempt (at once when
-    ``final``: the message can never be sent)."""
+    """One failed attempt: retry after the wait of :func:`outbox.retry.relay_policy`, or go dead when it says
+    so (at once when ``final``: the message can never be sent)."""
     attempts = message.attempts + 1
-    if final or attempts >= outbox_settings.MAX_ATTEMPTS:
+    wait = None if final else relay_policy().retry_in(attempts)
+    if wait is None:
         return Failure(message.id, message.topic, attempts, error, Status.DEAD, None)
-    wait = backoff.delay(backoff.Strategy.EXPONENTIAL_JITTER, attempts, outbox_settings.BACKOFF_BASE,
-                         outbox_settings.BACKOFF_CAP)
-    return Failure(message.id, message.topic, attempts, error, Status.PENDING, timedelta(seconds=wait))
+    return Failure(message.id, message.topic, attempts, error, Status.PENDING, wait)
 
 
 def _lease_token() -> str:
