@@ -17,6 +17,7 @@ from outbox import topology
 from outbox.transports.amqp_frames import guard_frames
 from outbox.transports.base import Subscription
 from outbox.transports.kombu_consumer import KombuConsumer, kombu_queue
+from outbox.wire import COMPRESSION_HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +97,10 @@ class SentMessage(pyamqp.Message):
 
     def __init__(self, msg: Any, channel: Any = None, **kwargs: Any) -> None:
         headers = msg.properties.get("application_headers")
-        compression = headers.pop("compression", None) if isinstance(headers, dict) else None
+        compression = headers.pop(COMPRESSION_HEADER, None) if isinstance(headers, dict) else None
         super().__init__(msg, channel=channel, **kwargs)
         if compression is not None:
-            headers["compression"] = compression
+            headers[COMPRESSION_HEADER] = compression
             self.headers = headers
 
 
