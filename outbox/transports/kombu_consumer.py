@@ -97,6 +97,9 @@ class KombuConsumer:
             if not lost:  # basic.cancel on a lost connection would wait for a reply that never comes
                 for consumer in consumers:
                     consumer.cancel()
+        except self.lost_errors:
+            lost = True  # lost while cancelling: the closing handshake would not be answered either
+            raise
         finally:
             connection.collect() if lost else connection.release()
 
