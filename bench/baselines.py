@@ -96,7 +96,7 @@ def b_stream_wire(url: str, count: int, window: int = 256, body_size: int = 1024
     Not a goal's denominator: it tells how much of the gap between R and B_stream is the broker's
     cost of the richer message (RabbitMQ parses and stores it) rather than the relay's own work.
     """
-    from outbox.amqp_properties import PrebuiltMessage, encode
+    from outbox.transports.amqp_properties import PrebuiltMessage, encode
 
     messages = [PrebuiltMessage(_body(i, body_size), encode(*_relay_like_properties(i))) for i in range(count)]
     return _stream(url, iter(messages), count, window)

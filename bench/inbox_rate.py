@@ -30,9 +30,10 @@ from bench.inbox_consumer import (
     reset_tables,
 )
 from bench.stats import Disturbed, measured, timed
-from inbox.consumer import queues_for
+from inbox.consumer import subscriptions_for
 from inbox.processing import Processor
 from inbox.registry import Registry
+from outbox.transports.amqp_consumer import kombu_queues
 from outbox.wire import Envelope
 
 WITHOUT, WITH, X3 = "without dedup", "with dedup", "duplicates x3"
@@ -73,7 +74,7 @@ def prepare_queue(handlers: Registry, broker_url: str) -> None:
     """Declare the consumer's queue exactly as it will (same kombu declaration and bindings), and purge it,
     so messages published before the consumer starts are routed into it."""
     with Connection(broker_url) as conn:
-        for queue, _ordered in queues_for(handlers, QUEUE, EXCHANGE):
+        for _subscription, queue in kombu_queues(subscriptions_for(handlers, QUEUE), EXCHANGE):
             bound = queue(conn.default_channel)
             bound.declare()
             bound.purge()
@@ -85,7 +86,7 @@ def publish(messages: Sequence[Envelope], copies: int, broker_url: str) -> None:
     Rounds are how copies arrive in practice: a relay re-sends a batch after its lease ran out or a
     confirm was missing, and the broker redelivers unacked messages, both behind the traffic since.
     """
-    from outbox.transport import AmqpTransport
+    from outbox.transports.amqp import AmqpTransport
 
     transport = AmqpTransport(broker_url)
     try:

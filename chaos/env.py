@@ -91,12 +91,9 @@ def _reset_topology(broker_url: str) -> None:
     publishes: the relay publishes with ``mandatory``, and an unroutable message would be retried)."""
     from kombu import Connection
 
-    from inbox.conf import inbox_settings
-    from inbox.consumer import queues_for
-    from inbox.registry import registry
     from outbox.conf import outbox_settings
 
-    queues = queues_for(registry, inbox_settings.QUEUE, outbox_settings.EXCHANGE)
+    queues = _queues()
     with Connection(broker_url) as conn:
         channel = conn.default_channel
         for queue, _ in queues:
@@ -107,12 +104,15 @@ def _reset_topology(broker_url: str) -> None:
 
 
 def _queues() -> list[tuple[Any, bool]]:
+    """The inbox's queues as the consumer declares them, each with whether it is the ordered one."""
     from inbox.conf import inbox_settings
-    from inbox.consumer import queues_for
+    from inbox.consumer import subscriptions_for
     from inbox.registry import registry
     from outbox.conf import outbox_settings
+    from outbox.transports.amqp_consumer import kombu_queues
 
-    return queues_for(registry, inbox_settings.QUEUE, outbox_settings.EXCHANGE)
+    pairs = kombu_queues(subscriptions_for(registry, inbox_settings.QUEUE), outbox_settings.EXCHANGE)
+    return [(queue, subscription.ordered) for subscription, queue in pairs]
 
 
 def queue_depth() -> int:

@@ -10,10 +10,10 @@ from django.core.checks import CheckMessage, Error, register
 
 from inbox.conf import inbox_settings
 from inbox.registry import Registry, registry
-from outbox.backoff import Strategy
+from outbox import retry
 from outbox.broker_nodes import node_urls
 from outbox.routing import routing_errors
-from outbox.setting_checks import mistyped, type_errors, unknown_name_warnings
+from outbox.setting_checks import mistyped, scheme_errors, type_errors, unknown_name_warnings
 
 QUEUE_TYPES = ("quorum", "classic")
 NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES", "HEARTBEAT")
@@ -52,9 +52,9 @@ def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list
         errors.append(Error(f"INBOX_QUEUE_TYPE {inbox_settings.QUEUE_TYPE!r} is not a queue type the inbox declares.",
                             hint="'quorum' (the default) or 'classic' (to keep existing classic queues).",
                             id="inbox.E008"))
-    if "BACKOFF" not in wrong_type and inbox_settings.BACKOFF not in {s.value for s in Strategy}:
+    if "BACKOFF" not in wrong_type and inbox_settings.BACKOFF not in retry.names():
         errors.append(Error(f"INBOX_BACKOFF {inbox_settings.BACKOFF!r} is not a back-off strategy.",
-                            hint="One of: " + ", ".join(s.value for s in Strategy), id="inbox.E002"))
+                            hint="One of: " + ", ".join(retry.names()), id="inbox.E002"))
     return errors if errors or wrong_type else _check_retention()
 
 
@@ -76,8 +76,10 @@ def _check_retention() -> list[CheckMessage]:
 
 @register("inbox")
 def check_broker(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
-    if node_urls(inbox_settings.BROKER_URL):
-        return []  # one node, or a cluster's: URLs joined with ";" or listed
+    """inbox.E004 without a broker URL; inbox.E009 when no transport is registered for a node's scheme."""
+    url = inbox_settings.BROKER_URL
+    if node_urls(url):  # one node, or a cluster's: URLs joined with ";" or listed
+        return scheme_errors(url, "inbox", "inbox.E009")
     return [Error("No broker URL for the inbox consumer.",
                   hint="Set INBOX_BROKER_URL, OUTBOX_BROKER_URL or CELERY_BROKER_URL.", id="inbox.E004")]
 

@@ -11,12 +11,12 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from inbox.exceptions import RejectedMessage
-from inbox.message import Message
+from inbox.message import Message, build_message
+from outbox.wire import COMPRESSION_HEADER, UNDECODABLE_HEADER, Delivery, read_headers
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
 TEXT_ENCODINGS = frozenset({"", "utf-8", "utf8", "binary"})
@@ -26,28 +26,11 @@ UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
 #: Length of the inbox's short text columns (message id, topic, key, correlation and causation ids).
 SHORT_TEXT = 255
 BIGINT = 2**63 - 1
-#: Header set by :mod:`inbox.frames` on a message whose content header py-amqp could not decode: the reason.
-UNDECODABLE = "x-inbox-undecodable"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What the broker handed over, before any decoding (transport-independent)."""
-
-    body: bytes
-    routing_key: str
-    properties: Mapping[str, Any]
-    headers: Mapping[str, Any]
-
-    @property
-    def message_id(self) -> str:
-        return str(self.properties.get("message_id") or "")
-
 
 def decode(delivery: Delivery, max_bytes: int) -> Message:
     """Check and decode a delivery. Raises :class:`RejectedMessage` with the reason."""
-    if delivery.headers.get(UNDECODABLE):
-        raise RejectedMessage(str(delivery.headers[UNDECODABLE]))
+    if delivery.headers.get(UNDECODABLE_HEADER):
+        raise RejectedMessage(str(delivery.headers[UNDECODABLE_HEADER]))
     if not delivery.message_id:
         raise RejectedMessage("no message_id property: the inbox cannot deduplicate it")
     _check_envelope(delivery, max_bytes)
@@ -71,8 +54,9 @@ def _check_envelope(delivery: Delivery, max_bytes: int) -> None:
     if content_type and content_type not in JSON_TYPES and not content_type.endswith("+json"):
         raise RejectedMessage(f"content type {content_type!r} refused: only application/json is accepted")
     encoding = str(delivery.properties.get("content_encoding") or "").lower()
-    if encoding not in TEXT_ENCODINGS or delivery.headers.get("compression"):
-        raise RejectedMessage(f"compressed or encoded body refused ({encoding or delivery.headers['compression']!r}): "
+    compression = delivery.headers.get(COMPRESSION_HEADER)
+    if encoding not in TEXT_ENCODINGS or compression:
+        raise RejectedMessage(f"compressed or encoded body refused ({encoding or compression!r}): "
                               "bodies are never decompressed")
     if len(delivery.body) > max_bytes:
         raise RejectedMessage(f"body of {len(delivery.body)} bytes exceeds the limit of {max_bytes}")
@@ -80,20 +64,9 @@ def _check_envelope(delivery: Delivery, max_bytes: int) -> None:
 
 def _message(delivery: Delivery, payload: Any) -> Message:
     headers = {str(k): plain(v) for k, v in delivery.headers.items()}
-    key = headers.get("key")
-    return Message(
-        id=delivery.message_id,
-        topic=str(delivery.routing_key or delivery.properties.get("type") or ""),
-        payload=payload,
-        headers=headers,
-        key=str(key) if key not in (None, "") else None,
-        sequence=_int(headers.get("sequence")),
-        correlation_id=str(delivery.properties.get("correlation_id") or delivery.message_id),
-        causation_id=str(headers.get("causation_id") or ""),
-        traceparent=str(headers["traceparent"]) if headers.get("traceparent") else None,
-        expires_at=parse_time(headers.get("expires_at")),
-        sent_at=parse_time(headers.get("cloudEvents:time")),
-    )
+    topic = str(delivery.routing_key or delivery.properties.get("type") or "")
+    correlation_id = str(delivery.properties.get("correlation_id") or delivery.message_id)
+    return build_message(delivery.message_id, topic, payload, headers, correlation_id, read_headers(headers))
 
 
 def plain(value: Any, depth: int = 0) -> Any:
@@ -153,20 +126,3 @@ def storable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [storable(v) for v in value]
     return value
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
-        return None
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None

@@ -24,17 +24,18 @@ from django.utils import timezone
 
 from inbox import metrics, ordering, transitions
 from inbox.conf import inbox_settings
-from inbox.decoding import Delivery, parse_time, plain, storable
+from inbox.decoding import plain, storable
 from inbox.failures import Failure, describe, rejection
 from inbox.faults import faults_on, publish_fault
-from inbox.message import Message
+from inbox.message import Message, build_message
 from inbox.models import InboxMessage, KeyPosition, Status
 from inbox.registry import HandlerSpec, Registry, registry
-from inbox.retry import max_attempts, next_retry
+from inbox.retry import immediate_retries, max_attempts, next_retry
 from outbox import tracing
 from outbox.breaker import CircuitBreaker, State
 from outbox.context import Cause, caused_by
 from outbox.routing import model_write_alias
+from outbox.wire import Delivery, read_headers
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ class Processor:
     def _attempts(self, row: InboxMessage, message: Message, spec: HandlerSpec, position: KeyPosition | None,
                   first: bool, breaker: CircuitBreaker | None) -> Outcome:
         probing = breaker is not None and breaker.state is State.HALF_OPEN
-        tries = 1 + (_policy_immediate(spec) if first and not probing else 0)
+        tries = 1 + (immediate_retries(spec) if first and not probing else 0)
         for attempt in range(tries):
             row.attempts += 1
             error = self._call(spec, replace(message, attempt=row.attempts))
@@ -281,13 +282,7 @@ class Processor:
                           position: KeyPosition | None) -> Outcome:
         now = timezone.now()
         _apply_failure(row, describe(error, inbox_settings.TRACEBACK_LIMIT), now, "business_error")
-        row.status, row.processed_at, row.available_at = Status.DEAD, now, None
-        row.save(using=self.using)
-        metrics.inbox_event("dead", spec.name, self.using)
-        if faults_on(spec):
-            publish_fault(message, spec, row.error_type, row.error_message, "business_error")
-        if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
-            ordering.release_next(row, now, self.using)
+        self._go_dead(row, spec, now, "business_error", message)
         logger.warning("%s refused message %s (attempt %d): %s: %s; dead (business error, not retried)", spec.name,
                        message.id, row.attempts, type(error).__name__, error, exc_info=error,
                        extra={"action": "inbox_business_error", "message_id": message.id})
@@ -298,13 +293,7 @@ class Processor:
         now = timezone.now()
         when = next_retry(spec, row, now)
         if when is None:
-            row.status, row.processed_at, row.available_at = Status.DEAD, now, None
-            row.save(using=self.using)
-            metrics.inbox_event("dead", spec.name, self.using)
-            if faults_on(spec) and inbox_settings.FAULT_ON_DEAD:
-                publish_fault(message_from_row(row), spec, row.error_type, row.error_message, "retries_exhausted")
-            if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
-                ordering.release_next(row, now, self.using)
+            self._go_dead(row, spec, now, "retries_exhausted" if inbox_settings.FAULT_ON_DEAD else None)
             _log_attempt(spec, row, error, "dead", level=logging.ERROR, action="inbox_dead")
             return Outcome.DEAD
         row.status, row.available_at = Status.WAITING, when
@@ -312,6 +301,18 @@ class Processor:
         metrics.inbox_event("retried", spec.name, self.using)
         _log_attempt(spec, row, error, f"retrying in {(when - now).total_seconds():.1f}s")
         return Outcome.RETRYING
+
+    def _go_dead(self, row: InboxMessage, spec: HandlerSpec, now: datetime, fault: str | None,
+                 message: Message | None = None) -> None:
+        """The steps of going dead, in order: the row (saved), the metric, the fault event of kind ``fault``
+        (None: none) when the handler publishes faults, then the next message of an ordered key, unless a
+        dead message blocks its key (INBOX_DEAD_BLOCKS_KEY)."""
+        _mark_dead(row, now, self.using)
+        row.save(using=self.using)
+        if fault is not None and faults_on(spec):
+            publish_fault(message or message_from_row(row), spec, row.error_type, row.error_message, fault)
+        if spec.ordered and not inbox_settings.DEAD_BLOCKS_KEY:
+            ordering.release_next(row, now, self.using)
 
     def _defer(self, row: InboxMessage, breaker: CircuitBreaker, now: datetime) -> Outcome:
         """The handler's circuit is open: wait for the next probe without spending an attempt."""
@@ -346,8 +347,7 @@ class Processor:
     def _dead_by_crash(self, row: InboxMessage, exc: Exception) -> None:
         now = timezone.now()
         _apply_failure(row, describe(exc, inbox_settings.TRACEBACK_LIMIT), now, "crashed")
-        row.status, row.processed_at, row.available_at = Status.DEAD, now, None
-        metrics.inbox_event("dead", row.handler, self.using)
+        _mark_dead(row, now, self.using)  # not saved here: the caller inserts or saves the row
         logger.error("processing message %s for %s crashed, recorded dead: %s", row.message_id, row.handler, exc,
                      exc_info=exc, extra={"action": "inbox_crashed", "message_id": row.message_id})
 
@@ -398,10 +398,11 @@ class Processor:
 def message_from_row(row: InboxMessage) -> Message:
     """Rebuild the handler's message from a stored row (delayed retries, replays)."""
     headers = dict(row.headers or {})
-    return Message(id=row.message_id, topic=row.topic, payload=row.payload, headers=headers, key=row.key,
-                   sequence=row.sequence, correlation_id=row.correlation_id, causation_id=row.causation_id,
-                   traceparent=headers.get("traceparent"), expires_at=row.expires_at,
-                   sent_at=parse_time(headers.get("cloudEvents:time")), attempt=row.attempts + 1)
+    # The row's columns are what was stored: they win over the headers (a row may come from elsewhere).
+    stored = replace(read_headers(headers), key=row.key, sequence=row.sequence, causation_id=row.causation_id,
+                     expires_at=row.expires_at)
+    return build_message(row.message_id, row.topic, row.payload, headers, row.correlation_id, stored,
+                         attempt=row.attempts + 1)
 
 
 def _keyed(spec: HandlerSpec, row: InboxMessage) -> bool:
@@ -416,17 +417,18 @@ def is_expired(message: Message, spec: HandlerSpec, now: datetime) -> bool:
     return spec.ttl is not None and message.sent_at is not None and (now - message.sent_at).total_seconds() >= spec.ttl
 
 
-def _policy_immediate(spec: HandlerSpec) -> int:
-    value = spec.retry.immediate
-    return inbox_settings.IMMEDIATE_RETRIES if value is None else value
-
-
 def _log_attempt(spec: HandlerSpec, row: InboxMessage, error: Exception, decision: str, *,
                  level: int = logging.WARNING, action: str = "inbox_attempt_failed") -> None:
     """One line per failed attempt, with its traceback and what happens next (as Celery's worker logs it)."""
     logger.log(level, "%s failed on message %s (attempt %d of %d): %s: %s; %s", spec.name, row.message_id,
                row.attempts, max_attempts(spec), type(error).__name__, error, decision, exc_info=error,
                extra={"action": action, "message_id": row.message_id})
+
+
+def _mark_dead(row: InboxMessage, now: datetime, using: str) -> None:
+    """Set the row dead (finished now, never due again) and count it; the caller saves it."""
+    row.status, row.processed_at, row.available_at = Status.DEAD, now, None
+    metrics.inbox_event("dead", row.handler, using)
 
 
 def _apply_failure(row: InboxMessage, failure: Failure, now: datetime, kind: str) -> None:

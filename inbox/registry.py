@@ -15,7 +15,7 @@ from typing import Any
 
 from inbox.exceptions import BusinessError, HandlerConfigurationError, HandlerTypeError
 from inbox.message import Message
-from outbox.backoff import Strategy
+from outbox import retry
 
 HandlerFunc = Callable[[Message], Any]
 PATTERN_RE = re.compile(r"^([A-Za-z0-9_\-]+|\*|#)(\.([A-Za-z0-9_\-]+|\*|#))*$")
@@ -189,7 +189,7 @@ def _check_topics(topics: tuple[str, ...]) -> None:
 def _check_options(errors: tuple[Any, ...], backoff: str | None, *numbers: float | None) -> None:
     if not all(isinstance(e, type) and issubclass(e, BaseException) for e in errors):
         raise HandlerConfigurationError("business_errors must be exception classes")
-    if backoff is not None and backoff not in {s.value for s in Strategy}:
-        raise HandlerConfigurationError(f"unknown backoff {backoff!r}: one of {', '.join(s.value for s in Strategy)}")
+    if backoff is not None and backoff not in retry.names():
+        raise HandlerConfigurationError(f"unknown backoff {backoff!r}: one of {', '.join(retry.names())}")
     if any(n is not None and not n >= 0 for n in numbers):
         raise HandlerConfigurationError("retry counts and ttl must not be negative")

@@ -1,4 +1,9 @@
-"""When the next delayed retry of a failed message is due, or that there is none (the message is dead)."""
+"""The inbox's retry policy, built in one place from a handler's options and the ``INBOX_*`` settings: when the
+next delayed retry of a failed message is due, or that there is none (the message is dead).
+
+Immediate retries (run at once, in the same delivery) are the inbox's own; the delayed ones follow
+:class:`outbox.retry.RetryStrategy`, the policy the relay uses too.
+"""
 
 from __future__ import annotations
 
@@ -8,51 +13,48 @@ from typing import TypeVar
 from inbox.conf import inbox_settings
 from inbox.models import InboxMessage
 from inbox.registry import HandlerSpec, RetryPolicy
-from outbox import backoff
+from outbox import retry
+from outbox.retry import RetryStrategy
 
 T = TypeVar("T")
+
+
+def policy_for(spec: HandlerSpec | None = None) -> RetryStrategy:
+    """The delayed-retry policy of ``spec``: its own options, the INBOX_* settings for those it leaves None
+    (the settings alone when ``spec`` is None)."""
+    options = spec.retry if spec is not None else RetryPolicy()
+    return retry.build(_pick(options.backoff, inbox_settings.BACKOFF),
+                       base=_pick(options.base, inbox_settings.BACKOFF_BASE),
+                       cap=_pick(options.cap, inbox_settings.BACKOFF_CAP),
+                       retries=int(_pick(options.delayed, inbox_settings.DELAYED_RETRIES)),
+                       horizon=float(_pick(options.horizon, inbox_settings.RETRY_HORIZON)))
+
+
+def immediate_retries(spec: HandlerSpec) -> int:
+    """How many times a failed first delivery is run again at once, before the delayed retries."""
+    return int(_pick(spec.retry.immediate, inbox_settings.IMMEDIATE_RETRIES))
 
 
 def next_retry(spec: HandlerSpec, row: InboxMessage, now: datetime) -> datetime | None:
     """Time of the next delayed retry after ``row.attempts`` failed runs; None when retries are used up
     (all delayed retries spent, or the retry would fall past the retry horizon)."""
-    policy = spec.retry
-    immediate = _pick(policy.immediate, inbox_settings.IMMEDIATE_RETRIES)
-    delayed_done = row.attempts - 1 - int(immediate)
-    if delayed_done < 0:
-        delayed_done = 0  # a redelivery cut the immediate retries short
-    if delayed_done >= _pick(policy.delayed, inbox_settings.DELAYED_RETRIES):
-        return None
-    wait = backoff.delay(_pick(policy.backoff, inbox_settings.BACKOFF), delayed_done + 1,
-                         _pick(policy.base, inbox_settings.BACKOFF_BASE), _pick(policy.cap, inbox_settings.BACKOFF_CAP))
-    when = now + timedelta(seconds=wait)
-    horizon = timedelta(seconds=_pick(policy.horizon, inbox_settings.RETRY_HORIZON))
-    if row.first_failed_at is not None and when > row.first_failed_at + horizon:
-        return None
-    return when
+    # max(0, ...): a redelivery cut the immediate retries short.
+    delayed_done = max(0, row.attempts - 1 - immediate_retries(spec))
+    failing_for = now - row.first_failed_at if row.first_failed_at is not None else timedelta(0)
+    wait = policy_for(spec).retry_in(delayed_done + 1, failing_for)
+    return None if wait is None else now + wait
 
 
 def max_attempts(spec: HandlerSpec) -> int:
     """Most runs a message gets under ``spec``'s policy: the first, its immediate and its delayed retries
     (fewer when the retry horizon comes first or a redelivery cuts the immediate retries short)."""
-    policy = spec.retry
-    return 1 + int(_pick(policy.immediate, inbox_settings.IMMEDIATE_RETRIES)) + int(
-        _pick(policy.delayed, inbox_settings.DELAYED_RETRIES))
+    return 1 + immediate_retries(spec) + policy_for(spec).retries
 
 
 def horizon_seconds(spec: HandlerSpec | None = None) -> float:
     """The longest a message can stay in retries under ``spec``'s policy (the global settings when None):
     the sum of its delayed retries' longest delays, bounded by its retry horizon. For the retention check."""
-    policy = spec.retry if spec is not None else RetryPolicy()
-    strategy = _pick(policy.backoff, inbox_settings.BACKOFF)
-    base, cap = _pick(policy.base, inbox_settings.BACKOFF_BASE), _pick(policy.cap, inbox_settings.BACKOFF_CAP)
-    total = 0.0
-    for n in range(1, int(_pick(policy.delayed, inbox_settings.DELAYED_RETRIES)) + 1):
-        if strategy == backoff.Strategy.EXPONENTIAL_JITTER:  # the longest jitter: half the delay again
-            total += 1.5 * backoff.delay(backoff.Strategy.EXPONENTIAL, n, base, cap)
-        else:
-            total += backoff.delay(strategy, n, base, cap)
-    return min(total, float(_pick(policy.horizon, inbox_settings.RETRY_HORIZON)))
+    return policy_for(spec).longest_span()
 
 
 def _pick(value: T | None, default: T) -> T:

@@ -14,8 +14,8 @@ from outbox.broker_nodes import node_urls
 from outbox.conf import outbox_settings
 from outbox.limits import BROKER_HEADER_ROOM, BROKER_MAX_MESSAGE_SIZE
 from outbox.routing import routing_errors
-from outbox.setting_checks import mistyped, type_errors, unknown_name_warnings
-from outbox.transport import WAIT_TICK
+from outbox.setting_checks import mistyped, scheme_errors, type_errors, unknown_name_warnings
+from outbox.transports.base import WAIT_TICK
 
 #: Renewal is checked every WAIT_TICK and happens at half the lease: the lease must exceed twice the tick.
 MIN_LEASE = 2 * WAIT_TICK
@@ -37,11 +37,7 @@ def check_broker_url(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
         return [Error("No broker URL for the outbox relay.",
                       hint="Set OUTBOX_BROKER_URL (or CELERY_BROKER_URL), e.g. 'amqp://guest:guest@localhost//' "
                            "or 'memory://' for the in-process broker.", id="outbox.E001")]
-    schemes = {node.split("://", 1)[0] for node in node_urls(url)}
-    return [Error(f"Unsupported outbox broker URL scheme in {scheme!r}.",
-                  hint="The relay publishes with AMQP 0-9-1 publisher confirms: use amqp:// (RabbitMQ), "
-                       "or memory:// for tests and the demo.", id="outbox.E002")
-            for scheme in sorted(schemes - {"amqp", "pyamqp", "amqps", "memory"})]
+    return scheme_errors(url, "outbox", "outbox.E002")
 
 
 @register("outbox")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from outbox import amqp_properties
 from outbox.conf import outbox_settings
+from outbox.transports import amqp_properties
 from outbox.wire import Envelope
 
 #: RabbitMQ's defaults, above which the system check warns: the content-header frame's payload is the

@@ -12,9 +12,9 @@ from django.db.models import Exists, ExpressionWrapper, OuterRef, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from outbox import claimed
-from outbox.claimed import Claimed
 from outbox.ids import uuid7
+from outbox.relay import claimed
+from outbox.relay.claimed import Claimed
 
 
 class Status(models.TextChoices):

@@ -16,8 +16,8 @@ from django.db.models.functions import Now
 
 from outbox import transitions
 from outbox.models import OutboxMessage, Status
+from outbox.relay.wakeup import after_commit
 from outbox.routing import for_writing
-from outbox.wakeup import after_commit
 
 DEFAULT_BATCH = 1000
 

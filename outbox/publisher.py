@@ -15,10 +15,11 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 from django.utils import timezone
 
-from outbox import exceptions, metrics, routing, tracing, validation, wakeup
+from outbox import exceptions, metrics, routing, tracing, validation
 from outbox.conf import outbox_settings
 from outbox.context import Cause, current_cause
 from outbox.models import OutboxKey, OutboxMessage
+from outbox.relay import wakeup
 from outbox.wire import TRACEPARENT_HEADER
 
 logger = logging.getLogger(__name__)

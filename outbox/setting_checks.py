@@ -1,5 +1,5 @@
-"""The checks both apps' settings share: each value has its setting's type, and no ``OUTBOX_*``/``INBOX_*``
-name the project sets is a typo.
+"""The checks both apps' settings share: each value has its setting's type, no ``OUTBOX_*``/``INBOX_*``
+name the project sets is a typo, and a broker URL names a registered transport.
 
 A setting's type comes from its default: ``True`` means True or False, ``500`` an integer, ``1.0`` any number,
 ``"events"`` a non-empty string; a setting whose default is None names its type in ``AppSettings.types``.
@@ -13,7 +13,9 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error, Warning
 
+from outbox.broker_nodes import node_urls
 from outbox.conf import AppSettings
+from outbox.transports import registry as transports
 
 _WORDS = {bool: "True or False", int: "an integer", float: "a number", str: "a string", list: "a list",
           tuple: "a tuple"}
@@ -69,3 +71,12 @@ def unknown_name_warnings(app: AppSettings, check_id: str) -> list[CheckMessage]
         warnings.append(Warning(f"{name} is not a setting of the {app.prefix[:-1].lower()} app; it has no effect.",
                                 hint=hint, id=check_id))
     return warnings
+
+
+def scheme_errors(url: object, app: str, error_id: str) -> list[CheckMessage]:
+    """``error_id`` for each scheme of ``url``'s nodes that no transport is registered for (see
+    outbox/transports/registry.py); [] when every node's scheme has one."""
+    unknown = sorted({transports.scheme_of(node) for node in node_urls(url)} - set(transports.schemes()))
+    return [Error(f"Unsupported {app} broker URL scheme in {scheme!r}.",
+                  hint=f"Use one of the registered transports: {', '.join(f'{s}://' for s in transports.schemes())} "
+                       "(amqp:// for RabbitMQ, memory:// for tests and the demo).", id=error_id) for scheme in unknown]

@@ -25,7 +25,7 @@ except ImportError:  # not installed: every function below does nothing
 
 from outbox.conf import outbox_settings
 from outbox.context import current_cause
-from outbox.transport import PublishReport
+from outbox.transports.base import PublishReport
 from outbox.wire import TRACEPARENT_HEADER, Envelope
 
 SYSTEM = "rabbitmq"

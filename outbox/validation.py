@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from outbox import amqp_properties, exceptions
+from outbox import exceptions
 from outbox.limits import SizeLimits, header_size
+from outbox.transports import amqp_properties
 from outbox.wire import (
     CE_PREFIX,
     RESERVED_HEADERS,

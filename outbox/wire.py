@@ -1,4 +1,5 @@
-"""The wire format: how an outbox row becomes an AMQP message any language can read.
+"""The wire format, both directions: how an outbox row becomes an AMQP message any language can read, and
+what a received message is before the inbox decodes it (:class:`Delivery`).
 
 Body: the payload as UTF-8 JSON. Properties: message_id, timestamp, type (the topic),
 content_type, content_encoding, correlation_id, persistent delivery. Headers: the user's headers,
@@ -13,12 +14,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
-
-if TYPE_CHECKING:
-    pass
 
 CONTENT_TYPE = "application/json"
 CONTENT_ENCODING = "utf-8"
@@ -29,6 +27,13 @@ CAUSATION_HEADER = "causation_id"
 EXPIRES_HEADER = "expires_at"
 TRACEPARENT_HEADER = "traceparent"
 TRACESTATE_HEADER = "tracestate"
+#: The CloudEvents time attribute: when the message was written (the inbox's ``sent_at``).
+CE_TIME_HEADER = f"{CE_PREFIX}time"
+#: kombu's compression header: the inbox refuses compressed bodies (they are never decompressed).
+COMPRESSION_HEADER = "compression"
+#: Header set by the AMQP transport's frame guard (transports/amqp_frames.py) on a message whose content header
+#: could not be decoded: the reason. The inbox records such a message dead.
+UNDECODABLE_HEADER = "x-inbox-undecodable"
 #: Header names the library writes; user headers may not use them (nor the cloudEvents: prefix).
 RESERVED_HEADERS = frozenset({KEY_HEADER, SEQUENCE_HEADER, CAUSATION_HEADER, EXPIRES_HEADER})
 
@@ -47,6 +52,62 @@ class Envelope:
     body: bytes
     properties: Mapping[str, Any]
     headers: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the broker handed over, before any decoding (transport-independent)."""
+
+    body: bytes
+    routing_key: str
+    properties: Mapping[str, Any]
+    headers: Mapping[str, Any]
+
+    @property
+    def message_id(self) -> str:
+        return str(self.properties.get("message_id") or "")
+
+
+@dataclass(frozen=True)
+class HeaderFields:
+    """What the library's headers say about a received message (see :func:`read_headers`)."""
+
+    key: str | None = None
+    sequence: int | None = None
+    causation_id: str = ""
+    traceparent: str | None = None
+    expires_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+def read_headers(headers: Mapping[str, Any]) -> HeaderFields:
+    """The fields the library's headers carry, each None (or "") when absent or unreadable: the reading of
+    :func:`envelope_for`'s headers, for whoever receives them."""
+    key = headers.get(KEY_HEADER)
+    traceparent = headers.get(TRACEPARENT_HEADER)
+    return HeaderFields(key=str(key) if key not in (None, "") else None, sequence=_int(headers.get(SEQUENCE_HEADER)),
+                        causation_id=str(headers.get(CAUSATION_HEADER) or ""),
+                        traceparent=str(traceparent) if traceparent else None,
+                        expires_at=parse_time(headers.get(EXPIRES_HEADER)),
+                        sent_at=parse_time(headers.get(CE_TIME_HEADER)))
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
+        return None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time with its offset; None when absent, unreadable or naive."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 class WireMessage(Protocol):
@@ -124,5 +185,5 @@ def cloudevents_attributes(message: WireMessage, source: str) -> dict[str, str]:
         f"{CE_PREFIX}id": str(message.id),
         f"{CE_PREFIX}source": source,
         f"{CE_PREFIX}type": message.topic,
-        f"{CE_PREFIX}time": message.created_at.isoformat(),
+        CE_TIME_HEADER: message.created_at.isoformat(),
     }

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from outbox.transport import PublishReport, Transport
+from outbox.transports.base import PublishReport, Transport
 from outbox.wire import Envelope
 
 
-class FlakyTransport:
+class FlakyTransport(Transport):
     """Delegates to ``inner`` but reports about ``failure_rate`` of the envelopes as failed, unsent."""
 
     def __init__(self, inner: Transport, *, failure_rate: float, seed: int) -> None:

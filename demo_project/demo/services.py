@@ -23,13 +23,14 @@ from demo_project.demo.timeline import EventBuffer
 from demo_project.demo.watch import InboxWatch, Watcher, breaker_text
 from inbox.conf import inbox_settings
 from inbox.consumer import InboxConsumer
-from inbox.decoding import Delivery, decode
+from inbox.decoding import decode
 from inbox.models import InboxMessage
 from inbox.processing import Outcome, Processor
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable
 from outbox.ids import short
 from outbox.relay import Relay
+from outbox.wire import Delivery
 
 IDLE_TIMEOUT = 0.01  # seconds the consumer listens for more before it counts the queue as empty
 SAVED_UID = "demo-timeline-inbox-saves"

@@ -8,17 +8,19 @@ from collections.abc import Callable
 from kombu import Connection
 
 from inbox.conf import inbox_settings
-from inbox.consumer import ConsumeStats, InboxConsumer, queues_for
+from inbox.consumer import ConsumeStats, InboxConsumer, subscriptions_for
 from inbox.processing import Processor
 from inbox.registry import registry
 from outbox.conf import outbox_settings
+from outbox.transports.amqp_consumer import kombu_queues
 from tests.waiting import wait_until
 
 
 def declare_inbox_queues() -> None:
     """Declare INBOX_QUEUE with the bindings of the handlers registered now (as the consumer does at start)."""
     with Connection(inbox_settings.BROKER_URL) as connection:
-        for queue, _ordered in queues_for(registry, inbox_settings.QUEUE, outbox_settings.EXCHANGE):
+        for _subscription, queue in kombu_queues(subscriptions_for(registry, inbox_settings.QUEUE),
+                                                 outbox_settings.EXCHANGE):
             queue(connection.default_channel).declare()
 
 

@@ -22,7 +22,7 @@ from outbox.exceptions import BrokerUnavailable
 from outbox.metrics import StatusCollector
 from outbox.models import BreakerState, OutboxMessage
 from outbox.relay import Relay
-from outbox.transport import AmqpTransport
+from outbox.transports.amqp import AmqpTransport
 from tests.proxy import OutageProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

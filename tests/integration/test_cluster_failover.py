@@ -185,13 +185,13 @@ def test_cluster__consumer_on_node1__nodes_killed_and_restarted__every_message_a
         publish(5)
         relay_until_sent(relay)
         wait_until(applied(5), timeout=30, what="5 messages applied")
-        assert worker.consumer.nodes.current == cluster.node(1).url
+        assert worker.consumer.broker.nodes.current == cluster.node(1).url
 
         cluster.kill(1)
         publish(5)
         relay_until_sent(relay)
         wait_until(applied(10), timeout=60, what="10 messages applied after node 1 died")
-        assert worker.consumer.nodes.current == cluster.node(2).url
+        assert worker.consumer.broker.nodes.current == cluster.node(2).url
 
         cluster.restart(1)  # rejoins the cluster; node 2, where the consumer is now, dies next
         assert cluster.healthy()
@@ -199,7 +199,7 @@ def test_cluster__consumer_on_node1__nodes_killed_and_restarted__every_message_a
         publish(5)
         relay_until_sent(relay)
         wait_until(applied(15), timeout=60, what="15 messages applied after node 2 died")
-        assert worker.consumer.nodes.current == cluster.node(3).url
+        assert worker.consumer.broker.nodes.current == cluster.node(3).url
     finally:
         worker.finish()
 

@@ -28,11 +28,11 @@ from kombu import Connection
 
 from inbox import BusinessError
 from inbox.consumer import InboxConsumer
-from inbox.decoding import Delivery
 from inbox.models import InboxMessage, KeyPosition, Status
 from inbox.processing import Outcome, Processor
 from inbox.registry import HandlerSpec, Registry
 from outbox.models import OutboxMessage
+from outbox.wire import Delivery
 from tests.raw_amqp import RawPropertiesMessage, basic_properties, nested_table, table, timestamp_entry
 from tests.testapp.models import Effect
 

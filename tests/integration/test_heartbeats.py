@@ -20,7 +20,7 @@ from outbox.breaker import State
 from outbox.exceptions import BrokerUnavailable
 from outbox.models import OutboxMessage
 from outbox.relay import Relay
-from outbox.transport import AmqpTransport
+from outbox.transports.amqp import AmqpTransport
 from tests.proxy import OutageProxy
 from tests.waiting import wait_until
 

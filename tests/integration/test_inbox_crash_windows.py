@@ -11,12 +11,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from inbox.consumer import InboxConsumer
 from inbox.models import InboxMessage, Status
+from outbox.transports.base import Received
 from tests.integration.consuming import consume, declare_inbox_queues
 from tests.integration.crash_consumer import CRASH_EXIT_CODE, HANDLER, TOPIC, record
 from tests.raw_amqp import publish_json, queue_state
@@ -34,9 +34,9 @@ class RedeliveryWatchingConsumer(InboxConsumer):
         super().__init__()
         self.redelivered: list[bool] = []
 
-    def _on_message(self, message: Any, ordered: bool) -> None:
-        self.redelivered.append(bool(message.delivery_info.get("redelivered")))
-        super()._on_message(message, ordered)
+    def _on_delivery(self, received: Received) -> None:
+        self.redelivered.append(received.redelivered)
+        super()._on_delivery(received)
 
 
 @pytest.fixture

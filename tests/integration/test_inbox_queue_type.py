@@ -10,10 +10,11 @@ from kombu import Connection, Queue
 
 import outbox
 from inbox.conf import inbox_settings
-from inbox.consumer import InboxConsumer, queues_for
+from inbox.consumer import InboxConsumer, subscriptions_for
 from inbox.models import InboxMessage
 from inbox.registry import registry
 from outbox.relay import Relay
+from outbox.transports.amqp_consumer import kombu_queues
 from tests.integration.consuming import consume, declare_inbox_queues
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -37,20 +38,20 @@ def declare_classic(name: str) -> None:
         Queue(name, durable=True, auto_delete=False)(connection.default_channel).declare()
 
 
-def test_queues_for__default__quorum_queues_and_the_ordered_one_single_active_consumer(handlers):
+def test_subscriptions__default__quorum_queues_and_the_ordered_one_single_active_consumer(handlers):
     handlers("orders.placed")(lambda message: None)
     handlers("orders.paid", ordered=True)(lambda message: None)
 
-    queues = {q.name: q.queue_arguments for q, _ in queues_for(registry, "svc", "events")}
+    queues = {q.name: q.queue_arguments for _, q in kombu_queues(subscriptions_for(registry, "svc"), "events")}
 
     assert queues == {"svc": {"x-queue-type": "quorum"},
                       "svc.ordered": {"x-queue-type": "quorum", "x-single-active-consumer": True}}
 
 
-def test_queues_for__classic_opt_out__declared_as_before(handlers):
+def test_subscriptions__classic_opt_out__declared_as_before(handlers):
     handlers("orders.paid", ordered=True)(lambda message: None)
     with override_settings(INBOX_QUEUE_TYPE="classic"):
-        queues = {q.name: q.queue_arguments for q, _ in queues_for(registry, "svc", "events")}
+        queues = {q.name: q.queue_arguments for _, q in kombu_queues(subscriptions_for(registry, "svc"), "events")}
     assert queues == {"svc.ordered": {"x-single-active-consumer": True}}
 
 

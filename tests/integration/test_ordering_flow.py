@@ -57,11 +57,11 @@ class RequeueingConsumer(InboxConsumer):
         super().__init__(*args, **kwargs)
         self.rng = random.Random(seed)
 
-    def _on_message(self, message, ordered):
-        if self.rng.random() < 0.15 and not message.delivery_info.get("redelivered"):
-            message.requeue()
+    def _on_delivery(self, received):
+        if self.rng.random() < 0.15 and not received.redelivered:
+            self.broker.reject(received, requeue=True)
             return
-        super()._on_message(message, ordered)
+        super()._on_delivery(received)
 
 
 # RequeueingConsumer forces redeliveries with basic.reject(requeue): a classic queue puts the message back at its

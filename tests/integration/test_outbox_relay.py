@@ -16,7 +16,7 @@ import outbox
 from outbox.breaker import State
 from outbox.models import OutboxMessage, Status
 from outbox.relay import Relay
-from outbox.transport import AmqpTransport
+from outbox.transports.amqp import AmqpTransport
 from tests.proxy import OutageProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -31,7 +31,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import outbox
 from inbox.consumer import InboxConsumer
-from inbox.decoding import Delivery
 from inbox.message import Message
 from inbox.models import InboxMessage, KeyPosition, Status
 from inbox.processing import Processor
@@ -39,8 +38,8 @@ from inbox.registry import HandlerSpec, Registry, RetryPolicy
 from outbox.exceptions import BrokerUnavailable
 from outbox.models import BreakerState, OutboxKey, OutboxMessage
 from outbox.relay import Relay
-from outbox.transport import PublishReport
-from outbox.wire import Envelope
+from outbox.transports.base import PublishReport, Transport
+from outbox.wire import Delivery, Envelope
 from tests.testapp.models import Effect
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -74,8 +73,8 @@ class Broker:
         self.ordered.extend(envelopes)
 
 
-class FaultyTransport:
-    """The :class:`outbox.transport.Transport` protocol over :class:`Broker`.
+class FaultyTransport(Transport):
+    """The :class:`outbox.transports.base.Transport` protocol over :class:`Broker`.
 
     ``stored`` envelopes of each batch reach the broker; then ``ok`` confirms them all, ``crash`` kills
     the relay before it records anything, ``lost`` confirms ``confirmed`` of them and loses the

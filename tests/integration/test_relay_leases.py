@@ -18,11 +18,12 @@ from django.test import override_settings
 from django.utils import timezone
 
 import outbox
-from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.models import OutboxMessage, Status
 from outbox.relay import Relay, RelayResult
-from outbox.transport import AmqpTransport, PublishReport
+from outbox.relay.claimed import Claimed
+from outbox.transports.amqp import AmqpTransport
+from outbox.transports.base import PublishReport
 from tests.proxy import OutageProxy
 from tests.waiting import wait_until
 

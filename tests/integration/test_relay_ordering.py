@@ -13,7 +13,7 @@ from django.test import override_settings
 import outbox
 from outbox.models import OutboxMessage, Status
 from outbox.relay import Relay
-from outbox.transport import AmqpTransport
+from outbox.transports.amqp import AmqpTransport
 from tests.flaky import FlakyTransport
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

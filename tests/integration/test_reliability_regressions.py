@@ -10,9 +10,8 @@ from django.db import OperationalError, transaction
 import outbox
 from inbox.consumer import InboxConsumer
 from inbox.processing import Processor
-from outbox import wakeup
 from outbox.models import OutboxMessage
-from outbox.relay import Relay
+from outbox.relay import Relay, wakeup
 from tests.testapp.models import Effect
 from tests.waiting import wait_until
 

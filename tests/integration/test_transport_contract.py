@@ -1,4 +1,5 @@
-"""One contract for every transport: AmqpTransport on the real RabbitMQ, MemoryTransport on kombu's memory broker.
+"""One contract for every transport, both sides: publishing (AmqpTransport on the real RabbitMQ, MemoryTransport
+on kombu's memory broker) and consuming (every consumer the scheme registry serves).
 
 No database: envelopes are built from unsaved outbox rows, exactly as the relay builds them.
 """
@@ -7,17 +8,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+import kombu
 import pytest
+from django.conf import settings as django_settings
 from django.test import override_settings
 from django.utils import timezone
 
 from outbox.models import OutboxMessage
-from outbox.transport import AmqpTransport, MemoryTransport, Transport
+from outbox.transports import base as transports
+from outbox.transports import registry
+from outbox.transports.amqp import AmqpTransport
+from outbox.transports.amqp_consumer import AmqpConsumer
+from outbox.transports.memory import MemoryConsumer, MemoryTransport
 from outbox.wire import Envelope, envelope_for
 from tests.broker import BoundQueue, Received, delete_exchange, take_unrouted
 from tests.memory_broker import MemoryBoundQueue
@@ -39,7 +47,7 @@ class Reader(Protocol):
 class Broker:
     """A transport under test, its own exchange, and a way to bind queues to that exchange."""
 
-    transport: Transport
+    transport: transports.Transport
     exchange: str
     bind: Callable[[str], Reader]
     url: str = "memory://"
@@ -248,3 +256,139 @@ class TestAmqpBrokerRefusesOneMessage:
         later = [envelope("refused.event", 2)]
         assert amqp.transport.publish(amqp.exchange, later).confirmed == ids(later)
         assert [r.message_id for r in queue.take(1)] == ids(later)
+
+
+# The consumer side: every registered consumer implementation, each on a broker of its own kind.
+CONTRACT_URLS: dict[type, Callable[[], str]] = {
+    AmqpConsumer: lambda: str(django_settings.OUTBOX_BROKER_URL),
+    MemoryConsumer: lambda: "memory://",
+}
+
+
+def consumer_implementations() -> list[type]:
+    """The distinct consumer classes the registry serves (amqp://, amqps:// and pyamqp:// share one)."""
+    found: list[type] = []
+    for scheme in registry.schemes():
+        implementation = registry._schemes[scheme].consumer
+        if implementation not in found:
+            found.append(implementation)  # type: ignore[arg-type]
+    return found
+
+
+def test_contract__every_registered_consumer__has_a_broker_to_run_the_contract_against():
+    assert set(consumer_implementations()) == set(CONTRACT_URLS)
+
+
+@dataclass
+class Session:
+    """A consumer under test with its own exchange and queues, and what it handed over so far."""
+
+    url: str
+    exchange: str
+    subscriptions: list[transports.Subscription]
+    consumer: transports.Consumer | None = None
+    received: list[transports.Received] = dataclasses.field(default_factory=list)
+
+    def open(self, prefetch: int = 10) -> transports.Consumer:
+        self.consumer = registry.consumer_for_url(self.url, prefetch=prefetch, heartbeat=0)
+        self.consumer.open(self.exchange, self.subscriptions, self.received.append)
+        return self.consumer
+
+    def publish(self, *envelopes: Envelope) -> None:
+        transport = registry.transport_for_url(self.url)
+        try:
+            confirmed = transport.publish(self.exchange, list(envelopes), mandatory=False).confirmed
+            assert sorted(confirmed) == sorted(ids(list(envelopes)))
+        finally:
+            transport.close()
+
+    def take(self, count: int, timeout: float = 5.0) -> list[transports.Received]:
+        """Drain until ``count`` deliveries arrived in all (failing after ``timeout`` seconds)."""
+        assert self.consumer is not None
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            self.consumer.drain(0.2, lambda n: len(self.received) >= count)
+        assert len(self.received) == count, f"{len(self.received)} of {count} deliveries arrived"
+        return list(self.received)
+
+    def reopen(self) -> transports.Consumer:
+        assert self.consumer is not None
+        self.consumer.close()
+        self.received.clear()
+        return self.open()
+
+
+@pytest.fixture(params=[pytest.param(AmqpConsumer, id="amqp"), pytest.param(MemoryConsumer, id="memory")])
+def session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    name = f"contract-{uuid.uuid4().hex[:10]}"
+    url = CONTRACT_URLS[request.param]()
+    made = Session(url, name, [
+        transports.Subscription(f"{name}-q", ("orders.*",), queue_type="classic"),
+        transports.Subscription(f"{name}-q.ordered", ("payments.#",), ordered=True, queue_type="classic")])
+    yield made
+    if made.consumer is not None:
+        made.consumer.close()
+    if request.param is AmqpConsumer:
+        with kombu.Connection(url) as connection:
+            for subscription in made.subscriptions:
+                connection.default_channel.queue_delete(subscription.name)
+        delete_exchange(url, name)
+
+
+class TestConsumerContract:
+    def test_consume__published_messages__each_received_as_sent_from_its_subscription(self, session):
+        consumer = session.open()
+        placed, paid = envelope("orders.placed", 1), envelope("payments.settled.eu", 2)
+        session.publish(placed, envelope("nobody.listens", 3), paid)
+        received = sorted(session.take(2), key=lambda r: r.delivery.routing_key)
+        assert [r.delivery.message_id for r in received] == [placed.message_id, paid.message_id]
+        assert [r.subscription.ordered for r in received] == [False, True]
+        first = received[0].delivery
+        assert (first.body, first.routing_key) == (placed.body, "orders.placed")
+        assert first.properties["content_type"] == "application/json"
+        assert first.properties["correlation_id"] == placed.message_id
+        assert first.headers["tenant"] == "acme" and first.headers["sequence"] == 1
+        assert first.headers["cloudEvents:id"] == placed.message_id
+        assert not any(r.redelivered for r in received)
+        for delivery in received:
+            consumer.ack(delivery)
+        assert consumer.drain(0.2, lambda n: False) == 0
+
+    def test_consume__closed_without_ack__given_back_in_queue_order_and_flagged_redelivered(self, session):
+        session.open()
+        batch = [envelope("orders.placed", n) for n in range(1, 4)]
+        session.publish(*batch)
+        assert [r.delivery.message_id for r in session.take(3)] == ids(batch)
+        consumer = session.reopen()
+        again = session.take(3)
+        assert [r.delivery.message_id for r in again] == ids(batch)
+        assert all(r.redelivered for r in again)
+        for delivery in again:
+            consumer.ack(delivery)
+        consumer = session.reopen()
+        assert consumer.drain(0.3, lambda n: False) == 0
+
+    def test_consume__rejected__dropped_or_requeued_as_asked(self, session):
+        consumer = session.open()
+        dropped, requeued = envelope("orders.placed", 1), envelope("orders.placed", 2)
+        session.publish(dropped, requeued)
+        first, second = session.take(2)
+        consumer.reject(first)
+        consumer.reject(second, requeue=True)
+        again = session.take(3)[2]
+        assert (again.delivery.message_id, again.redelivered) == (requeued.message_id, True)
+        consumer.ack(again)
+        assert session.reopen().drain(0.3, lambda n: False) == 0
+
+    def test_drain__enough_after_two__returns_two_and_the_rest_at_the_next_drain(self, session):
+        consumer = session.open()
+        batch = [envelope("orders.placed", n) for n in range(1, 6)]
+        session.publish(*batch)
+        assert consumer.drain(5.0, lambda n: n >= 2) == 2
+        assert session.take(5)[2:] and [r.delivery.message_id for r in session.received] == ids(batch)
+
+    def test_drain__nothing_queued__returns_zero_after_the_timeout(self, session):
+        consumer = session.open()
+        started = time.monotonic()
+        assert consumer.drain(0.3, lambda n: False) == 0
+        assert 0.3 <= time.monotonic() - started < 3.0

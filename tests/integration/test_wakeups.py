@@ -16,10 +16,10 @@ from django.test import override_settings
 
 import outbox
 from demo_project import celery_app
-from outbox.listener import PgNotifyWaiter
 from outbox.models import OutboxMessage, Status
 from outbox.relay import Relay
-from outbox.worker import RelayWorker
+from outbox.relay.listener import PgNotifyWaiter
+from outbox.relay.worker import RelayWorker
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from outbox import amqp_properties
+from outbox.transports import amqp_properties
 from outbox.wire import Envelope
 
 names = st.text(min_size=1, max_size=30)

@@ -42,6 +42,7 @@ def test_inbox_checks__every_option_at_its_documented_default__no_errors():
                   "INBOX_BACKOFF_CAP": 3600.0}, "inbox.E003", "INBOX_RETENTION_DAYS", id="retention-below-horizon"),
     pytest.param({"INBOX_BROKER_URL": None, "OUTBOX_BROKER_URL": None, "CELERY_BROKER_URL": None}, "inbox.E004",
                  "broker URL", id="no-broker-url"),
+    pytest.param({"INBOX_BROKER_URL": "redis://localhost:6379/0"}, "inbox.E009", "'redis'", id="unregistered-scheme"),
 ])
 def test_inbox_checks__misconfiguration__its_error_with_a_hint(overrides, check_id, mentions):
     with override_settings(**overrides):

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from inbox.decoding import Delivery, decode, storable
+from inbox.decoding import decode, storable
 from inbox.exceptions import RejectedMessage
+from outbox.wire import Delivery
 
 LIMIT = 10_000
 

@@ -10,10 +10,11 @@ import pytest
 from amqp.serialization import decode_properties_basic, loads
 
 from inbox.faults import fault_topic
-from inbox.frames import UNDECODABLE, guard_content_headers, guard_delivery_names
 from inbox.message import Message
 from inbox.processing import is_expired
 from inbox.registry import HandlerSpec
+from outbox.transports.amqp_frames import guard_content_headers, guard_delivery_names
+from outbox.wire import UNDECODABLE_HEADER as UNDECODABLE
 from tests.raw_amqp import basic_properties, shortstr, table, timestamp_entry
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)

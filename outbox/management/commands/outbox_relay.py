@@ -10,10 +10,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, OutboxError
-from outbox.listener import waiter_for
 from outbox.management.cli import add_metrics_arguments, positive_float, positive_int, serve_metrics
 from outbox.relay import Relay, RelayResult
-from outbox.worker import RelayWorker
+from outbox.relay.listener import waiter_for
+from outbox.relay.worker import RelayWorker
 
 
 class Command(BaseCommand):

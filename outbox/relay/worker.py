@@ -10,8 +10,8 @@ from django.db import DatabaseError, close_old_connections
 
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable
-from outbox.listener import Waiter
-from outbox.relay import Relay, RelayResult
+from outbox.relay.listener import Waiter
+from outbox.relay.relay import Relay, RelayResult
 
 logger = logging.getLogger(__name__)
 

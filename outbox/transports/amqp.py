@@ -1,8 +1,6 @@
-"""The broker behind a small interface: publish a batch, learn which messages the broker took.
-
-``AmqpTransport`` speaks py-amqp with publisher confirms awaited for a window of in-flight messages
-(not one round trip per message). ``MemoryTransport`` uses kombu's in-process broker, for the
-embedded default and tests. Both pass the same contract tests (tests/integration/test_transport_contract.py).
+"""Publishing to RabbitMQ: py-amqp with publisher confirms awaited for a window of in-flight messages (not one
+round trip per message). The consuming side is in ``amqp_consumer.py``; both pass the contract tests
+(tests/integration/test_transport_contract.py).
 """
 
 from __future__ import annotations
@@ -14,127 +12,24 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from amqp.exceptions import FrameSyntaxError
-from kombu import Connection, Exchange, Producer, Queue
-from kombu.exceptions import ChannelError
+from kombu import Connection
 
-from outbox import amqp_properties, topology
-from outbox.broker_nodes import BrokerNodes, BrokerURL, node_urls
+from outbox import topology
+from outbox.broker_nodes import BrokerNodes, BrokerURL
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable
 from outbox.limits import SizeLimits
+from outbox.transports import amqp_properties
+from outbox.transports.base import WAIT_TICK, PublishReport, Transport
 from outbox.wire import Envelope
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class PublishReport:
-    """What became of a batch: confirmed, refused by the broker (with why), unknown (connection lost), or
-    rejected unsent because it can never be sent (larger than the size limits, with why)."""
-
-    confirmed: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    unknown: list[str] = field(default_factory=list)
-    broker_error: str | None = None
-    rejected: dict[str, str] = field(default_factory=dict)
-
-
-#: Longest a wait for confirms goes without calling the transport's ``on_wait`` (the relay renews its
-#: leases there: OUTBOX_LEASE_SECONDS must be more than twice this, see outbox.checks).
-WAIT_TICK = 0.5
-
-
-class Transport(Protocol):
-    """Publishes envelopes to a topic exchange and reports the broker's verdict per message.
-
-    ``on_wait``, when set, is called at least every :data:`WAIT_TICK` seconds while the transport waits
-    for the broker (a transport that never waits may ignore it).
-    """
-
-    on_wait: Callable[[], None] | None
-
-    def publish(self, exchange: str, envelopes: Sequence[Envelope], *, mandatory: bool = True,
-                timeout: float = 10.0) -> PublishReport: ...
-
-    def close(self) -> None: ...
-
-
-def transport_for_url(url: BrokerURL, *, window: int = 256) -> Transport:
-    """The transport for a broker URL (or a cluster's: see :mod:`outbox.broker_nodes`): ``memory://``
-    in-process, anything py-amqp speaks otherwise."""
-    first = (node_urls(url) or [""])[0]
-    if first.startswith("memory://"):
-        return MemoryTransport(first)
-    return AmqpTransport(url, window=window)
-
-
-class MemoryTransport:
-    """kombu's in-memory broker (process-global): routes like a topic exchange, confirms at once."""
-
-    def __init__(self, url: str = "memory://") -> None:
-        self.on_wait: Callable[[], None] | None = None  # never waits: confirms at once
-        self._connection = Connection(url)
-        self._declared: set[str] = set()
-
-    def publish(self, exchange: str, envelopes: Sequence[Envelope], *, mandatory: bool = True,
-                timeout: float = 10.0) -> PublishReport:
-        channel = self._connection.default_channel
-        target = topology.topic_exchange(exchange) if exchange else Exchange(exchange, "direct", durable=True)
-        if exchange and exchange not in self._declared:
-            target.declare(channel=channel)
-            self._declared.add(exchange)
-        report, routed = PublishReport(), Producer(channel, exchange=target)
-        limits = SizeLimits.from_settings()
-        for envelope in envelopes:
-            problem = limits.envelope_problem(envelope)
-            if problem is not None:
-                report.rejected[envelope.message_id] = problem
-                continue
-            producer = routed
-            if not _memory_routes(channel, exchange, envelope.routing_key):
-                # kombu's memory broker has no alternate exchanges: do what RabbitMQ does with one.
-                if topology.exchange_arguments(exchange):
-                    producer = Producer(channel, exchange=self._unrouted(channel, exchange))
-                elif mandatory:
-                    report.failed[envelope.message_id] = f"unroutable: no queue bound for {envelope.routing_key!r}"
-                    continue
-            properties = {k: v for k, v in envelope.properties.items() if k not in ("content_type",
-                                                                                     "content_encoding")}
-            producer.publish(envelope.body, routing_key=envelope.routing_key, serializer=None,
-                             content_type=envelope.properties["content_type"],
-                             content_encoding=envelope.properties["content_encoding"],
-                             headers=dict(envelope.headers), **properties)
-            report.confirmed.append(envelope.message_id)
-        return report
-
-    @staticmethod
-    def _unrouted(channel: Any, exchange: str) -> Exchange:
-        name = topology.unrouted_name(exchange)
-        unrouted = Exchange(name, "fanout", durable=True)
-        Queue(name, unrouted, durable=True, auto_delete=False).declare(channel=channel)
-        return unrouted
-
-    def close(self) -> None:
-        self._connection.release()
-
-
-def _memory_routes(channel: Any, exchange: str, routing_key: str) -> list[str]:
-    if not exchange:  # the default exchange routes to the queue named by the routing key, if it exists
-        try:
-            channel.queue_declare(routing_key, passive=True)
-        except ChannelError:
-            return []
-        return [routing_key]
-    try:
-        return list(channel.typeof(exchange).lookup(channel.get_table(exchange), exchange, routing_key, None))
-    except KeyError:
-        return []
-
-
-class AmqpTransport:
+class AmqpTransport(Transport):
     """py-amqp with publisher confirms, ``mandatory`` returns, and a window of unconfirmed messages.
 
     Confirms are tracked by delivery tag (1, 2, ... per channel after ``confirm.select``); an ack with
@@ -171,16 +66,16 @@ class AmqpTransport:
         return self.start(exchange, envelopes, mandatory=mandatory, timeout=timeout).collect()
 
     def start(self, exchange: str, envelopes: Sequence[Envelope], *, mandatory: bool = True,
-              timeout: float = 10.0) -> InFlight:
+              timeout: float = 10.0) -> AmqpFlight:
         """Send every message of the batch (waiting for confirms only to keep ``window`` in flight) and
-        return at once; :meth:`InFlight.collect` awaits the rest. One batch at a time per transport:
+        return at once; :meth:`AmqpFlight.collect` awaits the rest. One batch at a time per transport:
         the previous one must have been collected (its confirms arrive on the same channel)."""
         if self._batch is not None and not self._batch.collected:
             raise RuntimeError("the previous batch was not collected")
         batch = self._batch = _Batch(time.monotonic() + timeout, exchange, mandatory, list(envelopes),
                                      SizeLimits.from_settings())
         self._run(batch, lambda: self._send_all(batch, batch.envelopes))
-        return InFlight(self, batch)
+        return AmqpFlight(self, batch)
 
     def _collect(self, batch: _Batch) -> PublishReport:
         self._run(batch, lambda: self._await_confirms(batch))
@@ -374,7 +269,7 @@ class _Refused(Exception):
     """The broker closed the channel or connection because of a message of the batch."""
 
 
-class InFlight:
+class AmqpFlight:
     """A batch that was sent and whose confirms are still arriving (see :meth:`AmqpTransport.start`)."""
 
     def __init__(self, transport: AmqpTransport, batch: _Batch) -> None:

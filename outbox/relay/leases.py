@@ -17,9 +17,9 @@ from datetime import timedelta
 
 from django.db import DatabaseError
 
-from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.models import OutboxMessageQuerySet
+from outbox.relay.claimed import Claimed
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ the same message again to the next session, forever, with everything queued behi
 The guard wraps the connection's frame handler. When a content header fails to decode, the same
 frame is fed again with a header py-amqp can read: the original class id and body size (so the
 body frames that follow are read as usual), the message id salvaged from the raw bytes, and one
-header, :data:`inbox.decoding.UNDECODABLE`, naming the reason. The delivery tag travels in the
+header, :data:`outbox.wire.UNDECODABLE_HEADER`, naming the reason. The delivery tag travels in the
 method frame, which was already read, so the message can be recorded dead and acknowledged.
 Retrying the frame relies on py-amqp keeping the half-built message when decoding raised (it
 stores the properties only once they are decoded); tests/unit/test_inbox_hostile_steps.py and
@@ -33,7 +33,7 @@ from typing import Any
 
 from amqp.serialization import dumps
 
-from inbox.decoding import UNDECODABLE
+from outbox.wire import UNDECODABLE_HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def guard_frames(channel: Any) -> None:
 
 def guard_delivery_names(on_frame: Callable[[Frame], Any]) -> Callable[[Frame], Any]:
     """``on_frame`` that reads a delivery whose exchange or routing key is not UTF-8 with escaped names and a
-    stand-in content header naming why (the message is then recorded dead, see :func:`inbox.decoding.decode`)."""
+    stand-in content header naming why (the inbox then records the message dead)."""
     reasons: dict[int, str] = {}  # channel -> why its delivery in progress cannot be read
 
     def guarded(frame: Frame) -> Any:
@@ -115,7 +115,7 @@ def stand_in(buf: bytes, reason: str) -> bytes:
     """A content header with ``buf``'s class id and body size, its message id if any, and the reason."""
     message_id = salvage_message_id(buf)
     flags = 0x2000 | (MESSAGE_ID_FLAG if message_id else 0)
-    values = (flags, {UNDECODABLE: reason}) + ((message_id,) if message_id else ())
+    values = (flags, {UNDECODABLE_HEADER: reason}) + ((message_id,) if message_id else ())
     return buf[:HEADER_PREFIX] + dumps("BF" + ("s" if message_id else ""), values)
 
 

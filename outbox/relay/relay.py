@@ -21,16 +21,18 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
-from outbox import backoff, metrics, tracing
+from outbox import metrics, tracing
 from outbox.breaker import CircuitBreaker, State
 from outbox.breaker_state import record
-from outbox.claimed import Claimed
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, ConfigurationError
-from outbox.leases import LeaseKeeper
 from outbox.models import Failure, OutboxMessage, OutboxMessageQuerySet, Status
+from outbox.relay.claimed import Claimed
+from outbox.relay.leases import LeaseKeeper
+from outbox.retry import relay_policy
 from outbox.routing import model_write_alias
-from outbox.transport import AmqpTransport, InFlight, PublishReport, Transport, transport_for_url
+from outbox.transports.base import InFlight, PublishReport, Transport
+from outbox.transports.registry import transport_for_url
 from outbox.wire import Envelope, dumps, envelope_for
 
 logger = logging.getLogger(__name__)
@@ -171,12 +173,12 @@ class Relay:
                                                     timeout=outbox_settings.CONFIRM_TIMEOUT))
 
     def _take_off(self, messages: list[Claimed], result: RelayResult) -> _Flight | None:
-        """Start publishing a batch and return it in flight; None when it was published (and recorded)
-        at once: nothing to send, several exchanges, a probe of the broker, or a transport that cannot
-        keep a batch in flight."""
+        """Start publishing a batch and return it in flight (a transport that never waits returns it collected);
+        None when it was published (and recorded) at once: nothing to send, several exchanges, or a probe of
+        the broker."""
         groups = _by_exchange(messages)
         # A probe after an outage (breaker half-open) goes alone: the next claim waits for its verdict.
-        if len(groups) != 1 or not isinstance(self.transport, AmqpTransport) or self.breaker.state is not State.CLOSED:
+        if len(groups) != 1 or self.breaker.state is not State.CLOSED:
             if messages:
                 self._publish(messages, result)
             return None
@@ -317,14 +319,13 @@ def _by_exchange(messages: list[Claimed]) -> dict[str, list[Claimed]]:
 
 
 def _charge_attempt(message: Claimed, error: str, *, final: bool = False) -> Failure:
-    """One failed attempt: back off exponentially with jitter, or go dead after the last attempt (at once when
-    ``final``: the message can never be sent)."""
+    """One failed attempt: retry after the wait of :func:`outbox.retry.relay_policy`, or go dead when it says
+    so (at once when ``final``: the message can never be sent)."""
     attempts = message.attempts + 1
-    if final or attempts >= outbox_settings.MAX_ATTEMPTS:
+    wait = None if final else relay_policy().retry_in(attempts)
+    if wait is None:
         return Failure(message.id, message.topic, attempts, error, Status.DEAD, None)
-    wait = backoff.delay(backoff.Strategy.EXPONENTIAL_JITTER, attempts, outbox_settings.BACKOFF_BASE,
-                         outbox_settings.BACKOFF_CAP)
-    return Failure(message.id, message.topic, attempts, error, Status.PENDING, timedelta(seconds=wait))
+    return Failure(message.id, message.topic, attempts, error, Status.PENDING, wait)
 
 
 def _lease_token() -> str:
