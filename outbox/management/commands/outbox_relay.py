@@ -41,7 +41,8 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        waiter = waiter_for(options["database"], outbox_settings.NOTIFY_CHANNEL, stop, not options["no_listen"])
+        # relay.using, not the option: without --database the relay has resolved the router's write alias.
+        waiter = waiter_for(relay.using, outbox_settings.NOTIFY_CHANNEL, stop, not options["no_listen"])
         verbosity = options["verbosity"]
         worker = RelayWorker(relay, waiter, stop, interval=options["interval"],
                              on_round=(lambda r: self._report(r)) if verbosity > 1 else None,
