@@ -115,11 +115,18 @@ def selection_from(options: dict[str, Any]) -> Selection:
                           error_groups=tuple(options.get("error_groups", ())), since=options["since"],
                           until=options["until"])
     if selection.is_empty and not options["select_all"]:
-        raise CommandError("no filter given: pass --id, --topic, --key, --status, --since or --until "
-                           "(or --all to act on every message)")
+        raise CommandError(f"no filter given: pass {_filter_names(options)} (or --all to act on every message)")
     if options["select_all"] and not selection.is_empty:
         raise CommandError("--all cannot be combined with filters: drop --all, or the filters")
     return selection
+
+
+def _filter_names(options: dict[str, Any]) -> str:
+    """The filters this command takes, for its error message (the inbox's add --handler and --error-group)."""
+    names = ["--id", "--topic", "--key", "--status"]
+    if "handlers" in options:
+        names += ["--handler", "--error-group"]
+    return ", ".join([*names, "--since"]) + " or --until"
 
 
 class ProgressBar:
