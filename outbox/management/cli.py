@@ -9,10 +9,25 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser, OutputWrapper
+from django.db import connections
+from django.db.models import Model
 
 from outbox.bulk import Progress
 from outbox.operations import DEFAULT_BATCH
+from outbox.routing import model_write_alias
 from outbox.selection import Selection, parse_when
+
+
+def require_tables(*models: type[Model], using: str | None = None) -> None:
+    """Stop the command with what to do when a model's table is not in its database (``migrate`` not run yet);
+    otherwise its first query fails deep inside with 'relation ... does not exist'. ``using`` None: each
+    model's write alias."""
+    for model in models:
+        alias = using or model_write_alias(model)
+        table = model._meta.db_table
+        if table not in connections[alias].introspection.table_names():
+            raise CommandError(f"table {table} is missing from database {alias!r}: run `python manage.py migrate` "
+                               f"first (it creates the outbox and inbox tables)")
 
 
 def positive_int(text: str) -> int:

@@ -11,7 +11,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, OutboxError
 from outbox.listener import waiter_for
-from outbox.management.cli import add_metrics_arguments, positive_float, positive_int, serve_metrics
+from outbox.management.cli import add_metrics_arguments, positive_float, positive_int, require_tables, serve_metrics
+from outbox.models import OutboxMessage
 from outbox.relay import Relay, RelayResult
 from outbox.worker import RelayWorker
 
@@ -33,7 +34,8 @@ class Command(BaseCommand):
         add_metrics_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        serve_metrics(options, self.stdout)
+        serve_metrics(options, self.stdout)  # first: it checks its options before anything is read
+        require_tables(OutboxMessage, using=options["database"])
         relay = Relay(using=options["database"], batch_size=options["batch_size"])
         if options["once"]:
             self._once(relay)
