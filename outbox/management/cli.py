@@ -10,10 +10,25 @@ from dataclasses import fields
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser, OutputWrapper
+from django.db import connections
+from django.db.models import Model
 
 from outbox.bulk import Progress
 from outbox.operations import DEFAULT_BATCH
+from outbox.routing import model_write_alias
 from outbox.selection import Selection, parse_when
+
+
+def require_tables(*models: type[Model], using: str | None = None) -> None:
+    """Stop the command with what to do when a model's table is not in its database (``migrate`` not run yet);
+    otherwise its first query fails deep inside with 'relation ... does not exist'. ``using`` None: each
+    model's write alias."""
+    for model in models:
+        alias = using or model_write_alias(model)
+        table = model._meta.db_table
+        if table not in connections[alias].introspection.table_names():
+            raise CommandError(f"table {table} is missing from database {alias!r}: run `python manage.py migrate` "
+                               f"first (it creates the outbox and inbox tables)")
 
 
 def positive_int(text: str) -> int:
@@ -116,11 +131,18 @@ def selection_from(options: dict[str, Any], kind: type[Selection] = Selection) -
                               for name, value in given.items() if value is not None}
     selection = kind(**values)
     if selection.is_empty and not options["select_all"]:
-        raise CommandError("no filter given: pass --id, --topic, --key, --status, --since or --until "
-                           "(or --all to act on every message)")
+        raise CommandError(f"no filter given: pass {_filter_names(options)} (or --all to act on every message)")
     if options["select_all"] and not selection.is_empty:
         raise CommandError("--all cannot be combined with filters: drop --all, or the filters")
     return selection
+
+
+def _filter_names(options: dict[str, Any]) -> str:
+    """The filters this command takes, for its error message (the inbox's add --handler and --error-group)."""
+    names = ["--id", "--topic", "--key", "--status"]
+    if "handlers" in options:
+        names += ["--handler", "--error-group"]
+    return ", ".join([*names, "--since"]) + " or --until"
 
 
 class ProgressBar:

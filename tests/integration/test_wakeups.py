@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import socket
 import threading
 import time
@@ -183,3 +185,37 @@ def test_relay_worker__following__stops_when_asked_even_under_a_stream(bound_que
     stop.set()
     assert worker._drain().sent == 1
     assert relay.drains == 1
+
+
+class SignalAfter(io.StringIO):
+    """The command's stdout: once a line containing ``text`` is written, sends this process SIGTERM, as an
+    operator stopping the relay would (the command has installed its handler before it writes anything)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def write(self, s: str) -> int:
+        written = super().write(s)
+        if self.text in s:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return written
+
+
+@pytest.fixture
+def restored_signals() -> Iterator[None]:
+    """The command installs SIGTERM/SIGINT handlers for the process; put pytest's back afterwards."""
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def test_outbox_relay__no_database_option__runs_sends_and_stops_on_sigterm(bound_queue, restored_signals):
+    queue = bound_queue("orders.*")
+    message = outbox.publish("orders.placed", {"order": 1})
+    out = SignalAfter("sent 1,")
+    call_command("outbox_relay", "--verbosity", "2", stdout=out)  # as `manage.py outbox_relay -v 2` runs it
+    assert "outbox relay running" in out.getvalue()
+    assert [r.message_id for r in queue.take(1)] == [str(message.id)]
+    assert OutboxMessage.objects.pending().count() == 0

@@ -31,6 +31,9 @@ def test_help__lists_every_option(app, name):
 @pytest.mark.parametrize(("args", "message"), [
     pytest.param(["outbox_replay"], "no filter given.*--all", id="outbox-no-filter"),
     pytest.param(["inbox_replay"], "no filter given.*--all", id="inbox-no-filter"),
+    pytest.param(["inbox_replay"], "no filter given.*--handler, --error-group", id="inbox-no-filter-names-its-own"),
+    pytest.param(["outbox_replay"], r"no filter given: pass --id, --topic, --key, --status, --since or --until \(",
+                 id="outbox-no-filter-names-only-its-own"),
     pytest.param(["outbox_replay", "--all", "--topic", "t"], "--all cannot be combined", id="all-and-filter"),
     pytest.param(["outbox_replay", "--status", "lost"], "unknown status 'lost'.*pending", id="unknown-status"),
     pytest.param(["inbox_replay", "--status", "pending"], "unknown status 'pending'.*waiting",

@@ -11,8 +11,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from inbox.conf import inbox_settings
 from inbox.consumer import InboxConsumer
 from inbox.exceptions import InboxError
+from inbox.models import InboxMessage
 from inbox.registry import registry
-from outbox.management.cli import add_metrics_arguments, serve_metrics
+from outbox.management.cli import add_metrics_arguments, require_tables, serve_metrics
+from outbox.models import OutboxMessage
 
 
 class Command(BaseCommand):
@@ -36,6 +38,7 @@ class Command(BaseCommand):
         if options["prefetch"] is not None and options["prefetch"] < 1:
             raise CommandError("--prefetch must be at least 1")
         serve_metrics(options, self.stdout)
+        require_tables(InboxMessage, OutboxMessage)  # the outbox too: handlers and faults publish through it
         stop = threading.Event()
         if not options["once"]:
             for signum in (signal.SIGTERM, signal.SIGINT):

@@ -8,6 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from outbox import status, status_text
+from outbox.management.cli import require_tables
+from outbox.models import OutboxMessage
 
 STUCK_EXIT = 2
 
@@ -25,6 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--database", default="default", help="Database alias.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        require_tables(OutboxMessage, using=options["database"])
         report = status.collect(using=options["database"], unrouted=True)
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2, sort_keys=True))

@@ -10,7 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from outbox.conf import outbox_settings
 from outbox.exceptions import BrokerUnavailable, OutboxError
-from outbox.management.cli import add_metrics_arguments, positive_float, positive_int, serve_metrics
+from outbox.management.cli import add_metrics_arguments, positive_float, positive_int, require_tables, serve_metrics
+from outbox.models import OutboxMessage
 from outbox.relay import Relay, RelayResult
 from outbox.relay.listener import waiter_for
 from outbox.relay.worker import RelayWorker
@@ -33,7 +34,8 @@ class Command(BaseCommand):
         add_metrics_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        serve_metrics(options, self.stdout)
+        serve_metrics(options, self.stdout)  # first: it checks its options before anything is read
+        require_tables(OutboxMessage, using=options["database"])
         relay = Relay(using=options["database"], batch_size=options["batch_size"])
         if options["once"]:
             self._once(relay)
@@ -41,7 +43,8 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        waiter = waiter_for(options["database"], outbox_settings.NOTIFY_CHANNEL, stop, not options["no_listen"])
+        # relay.using, not the option: without --database the relay has resolved the router's write alias.
+        waiter = waiter_for(relay.using, outbox_settings.NOTIFY_CHANNEL, stop, not options["no_listen"])
         verbosity = options["verbosity"]
         worker = RelayWorker(relay, waiter, stop, interval=options["interval"],
                              on_round=(lambda r: self._report(r)) if verbosity > 1 else None,
