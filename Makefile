@@ -9,7 +9,7 @@ TEST_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
 # A second environment with Django 4.2 LTS, the oldest Django the package claims (pyproject.toml).
 VENV42 ?= .venv-django42
 
-.PHONY: demo test test-django42 lint typecheck migrations-check bench bench-quick chaos chaos-small chaos-cluster chaos-cluster-small clean
+.PHONY: demo test test-django42 lint typecheck migrations-check bench bench-quick bench-peers chaos chaos-small chaos-cluster chaos-cluster-small clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench: $(VENV)/.installed  ## full benchmark on PostgreSQL + RabbitMQ; writes do
 
 bench-quick: $(VENV)/.installed
 	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m bench --quick $(BENCH_ARGS)
+
+bench-peers: $(VENV)/.installed  ## our relay vs django-outbox-pattern and django-celery-outbox (throwaway venvs); docs/benchmarks.md
+	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m bench.peers $(BENCH_ARGS)
 
 chaos: $(VENV)/.installed  ## fault-injection run (kills, crash points, broker and database restarts); docs/reliability.md
 	DATABASE_URL=$(TEST_DATABASE_URL) BROKER_URL=$(TEST_BROKER_URL) $(PY) -m chaos $(CHAOS_ARGS)

@@ -36,16 +36,16 @@ def recreate_database(server_url: str, name: str = BENCH_DATABASE) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def prepare_environ() -> tuple[str, str]:
+def prepare_environ(database: str = BENCH_DATABASE) -> tuple[str, str]:
     """Point this process (and its children) at the bench database; returns (database URL, broker URL).
 
-    The first call (re)creates the database; child processes inherit the rewritten variables.
+    The first call (re)creates the database ``database``; child processes inherit the rewritten variables.
     """
     broker_url = os.environ.get("BROKER_URL", DEFAULT_BROKER_URL)
     if not os.environ.get(BENCH_ENV):
         server_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-        recreate_database(server_url)
-        os.environ["DATABASE_URL"] = bench_database_url(server_url)
+        recreate_database(server_url, database)
+        os.environ["DATABASE_URL"] = bench_database_url(server_url, database)
         os.environ[SERVER_URL_ENV] = server_url
         os.environ[BENCH_ENV] = "1"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_project.settings")
@@ -54,9 +54,10 @@ def prepare_environ() -> tuple[str, str]:
     return os.environ["DATABASE_URL"], broker_url
 
 
-def setup_django(migrate: bool = False) -> None:
-    """Set Django up on the bench database; the relay publishes to the baselines' exchange."""
-    prepare_environ()
+def setup_django(migrate: bool = False, database: str = BENCH_DATABASE) -> None:
+    """Set Django up on the bench database (``database``, recreated by the first call); the relay
+    publishes to the baselines' exchange."""
+    prepare_environ(database)
     import django
     from django.conf import settings
 

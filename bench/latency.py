@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import multiprocessing
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from bench import data
 from bench.broker import consume, prepare_queue
 from bench.config import Config, log
 from bench.env import OUTBOX_TABLE, TOPIC, sql
+from bench.relay_proc import stop_relay
 from bench.stats import measured, median, percentile
 
 MODES = {"wake-up": [], "polling": ["--no-listen"]}
@@ -87,15 +87,6 @@ def start_relay(flags: list[str]) -> subprocess.Popen[bytes]:
         proc.kill()
         raise RuntimeError("outbox_relay did not start")
     return proc
-
-
-def stop_relay(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _stats(latencies_ms: list[float]) -> tuple[float, float, float]:

@@ -98,7 +98,12 @@ def raw_runs(results: Results) -> list[str]:
 
 def write(config: Config, text: str) -> None:
     """Replace this mode's block in docs/benchmarks.md (or add it), keeping everything else."""
-    begin, end = f"<!-- bench:{config.mode}:begin -->", f"<!-- bench:{config.mode}:end -->"
+    write_block(config.mode, text)
+
+
+def write_block(name: str, text: str) -> None:
+    """Replace the block between the ``bench:<name>`` markers of docs/benchmarks.md (or add it at the end)."""
+    begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
     current = MARKDOWN.read_text() if MARKDOWN.exists() else HEADER
     generated = f"{begin}\n{text}\n{end}"
     if begin in current and end in current:
