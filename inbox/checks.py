@@ -13,7 +13,7 @@ from inbox.registry import Registry, registry
 from outbox import retry
 from outbox.broker_nodes import node_urls
 from outbox.routing import routing_errors
-from outbox.setting_checks import mistyped, scheme_errors, type_errors, unknown_name_warnings
+from outbox.setting_checks import mistyped, range_errors, scheme_errors, type_errors, unknown_name_warnings
 
 QUEUE_TYPES = ("quorum", "classic")
 NON_NEGATIVE_INTS = ("IMMEDIATE_RETRIES", "DELAYED_RETRIES", "HEARTBEAT")
@@ -21,14 +21,6 @@ POSITIVE_INTS = ("PREFETCH", "MAX_BODY_BYTES", "RAW_BODY_LIMIT", "TRACEBACK_LIMI
                  "BREAKER_FAILURES")
 POSITIVE_FLOATS = ("BACKOFF_BASE", "BACKOFF_CAP", "RETRY_HORIZON", "RETENTION_DAYS", "POLL_INTERVAL",
                    "BREAKER_COOLDOWN", "BREAKER_COOLDOWN_CAP", "STUCK_AFTER")
-
-
-def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 @register("inbox")
@@ -39,15 +31,9 @@ def check_setting_types(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
 
 @register("inbox")
 def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
+    errors = range_errors(inbox_settings, "inbox.E001", non_negative_ints=NON_NEGATIVE_INTS,
+                          positive_ints=POSITIVE_INTS, positive_floats=POSITIVE_FLOATS)
     wrong_type = mistyped(inbox_settings)  # reported once, by check_setting_types
-    for names, minimum in ((NON_NEGATIVE_INTS, 0), (POSITIVE_INTS, 1)):
-        errors += [Error(f"INBOX_{n} must be an integer of at least {minimum}, not {getattr(inbox_settings, n)!r}.",
-                         hint=f"Remove it to use the default ({inbox_settings.defaults[n]}).", id="inbox.E001")
-                   for n in names if n not in wrong_type and not _is_int(getattr(inbox_settings, n), minimum)]
-    errors += [Error(f"INBOX_{n} must be a positive number, not {getattr(inbox_settings, n)!r}.",
-                     hint=f"Remove it to use the default ({inbox_settings.defaults[n]}).", id="inbox.E001")
-               for n in POSITIVE_FLOATS if n not in wrong_type and not _is_positive(getattr(inbox_settings, n))]
     if "QUEUE_TYPE" not in wrong_type and inbox_settings.QUEUE_TYPE not in QUEUE_TYPES:
         errors.append(Error(f"INBOX_QUEUE_TYPE {inbox_settings.QUEUE_TYPE!r} is not a queue type the inbox declares.",
                             hint="'quorum' (the default) or 'classic' (to keep existing classic queues).",

@@ -14,7 +14,7 @@ from outbox.broker_nodes import node_urls
 from outbox.conf import outbox_settings
 from outbox.limits import BROKER_HEADER_ROOM, BROKER_MAX_MESSAGE_SIZE
 from outbox.routing import routing_errors
-from outbox.setting_checks import mistyped, scheme_errors, type_errors, unknown_name_warnings
+from outbox.setting_checks import mistyped, range_errors, scheme_errors, type_errors, unknown_name_warnings
 from outbox.transports.base import WAIT_TICK
 
 #: Renewal is checked every WAIT_TICK and happens at half the lease: the lease must exceed twice the tick.
@@ -48,22 +48,8 @@ def check_setting_types(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
 
 @register("outbox")
 def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
-    wrong_type = mistyped(outbox_settings)  # reported once, by check_setting_types
-    for names, minimum, what in ((NON_NEGATIVE_INTS, 0, "an integer of 0 or more"),
-                                 (POSITIVE_INTS, 1, "a positive integer")):
-        for name in (n for n in names if n not in wrong_type):
-            value = getattr(outbox_settings, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                errors.append(Error(f"OUTBOX_{name} must be {what}, not {value!r}.",
-                                    hint=f"Remove it to use the default ({outbox_settings.defaults[name]}).",
-                                    id="outbox.E003"))
-    for name in (n for n in POSITIVE_FLOATS if n not in wrong_type):
-        value = getattr(outbox_settings, name)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-            errors.append(Error(f"OUTBOX_{name} must be a positive number of seconds, not {value!r}.",
-                                hint=f"Remove it to use the default ({outbox_settings.defaults[name]}).",
-                                id="outbox.E003"))
+    errors = range_errors(outbox_settings, "outbox.E003", non_negative_ints=NON_NEGATIVE_INTS,
+                          positive_ints=POSITIVE_INTS, positive_floats=POSITIVE_FLOATS)
     return errors + _check_relations()
 
 

@@ -9,6 +9,7 @@ So a setting added to an app's DEFAULTS is checked without more code here.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Warning
@@ -80,3 +81,24 @@ def scheme_errors(url: object, app: str, error_id: str) -> list[CheckMessage]:
     return [Error(f"Unsupported {app} broker URL scheme in {scheme!r}.",
                   hint=f"Use one of the registered transports: {', '.join(f'{s}://' for s in transports.schemes())} "
                        "(amqp:// for RabbitMQ, memory:// for tests and the demo).", id=error_id) for scheme in unknown]
+
+
+def range_errors(app_settings: AppSettings, error_id: str, *, non_negative_ints: Sequence[str] = (),
+                 positive_ints: Sequence[str] = (), positive_floats: Sequence[str] = ()) -> list[CheckMessage]:
+    """``error_id`` for each named setting outside its range: whole numbers of at least 0 or 1, numbers above 0.
+    A setting of the wrong type is skipped here: :func:`type_errors` reports it, once. [] when all are in range."""
+    wrong_type = mistyped(app_settings)
+    rules = [(name, _whole_at_least(0), "an integer of 0 or more") for name in non_negative_ints]
+    rules += [(name, _whole_at_least(1), "a positive integer") for name in positive_ints]
+    rules += [(name, _above_zero, "a positive number") for name in positive_floats]
+    return [Error(f"{app_settings.prefix}{name} must be {what}, not {getattr(app_settings, name)!r}.",
+                  hint=f"Remove it to use the default ({app_settings.defaults[name]}).", id=error_id)
+            for name, fits, what in rules if name not in wrong_type and not fits(getattr(app_settings, name))]
+
+
+def _whole_at_least(minimum: int) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _above_zero(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
