@@ -32,11 +32,16 @@ class World:
     run_dir: Path
     cluster: bool = False  # the 3-node cluster of tests/cluster.py, with quorum queues
 
+    @property
+    def ordered_queue_type(self) -> str:
+        """INBOX_ORDERED_QUEUE_TYPE of the run: quorum on the cluster (to survive a node), else the default."""
+        return "quorum" if self.cluster else "classic"
+
     def child_env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update({"DJANGO_SETTINGS_MODULE": SETTINGS, "DATABASE_URL": self.database_url,
                     "BROKER_URL": self.broker_url, "CHAOS_RUN_DIR": str(self.run_dir), "PYTHONUNBUFFERED": "1",
-                    "LOG_LEVEL": "WARNING", **extra})
+                    "LOG_LEVEL": "WARNING", "CHAOS_ORDERED_QUEUE_TYPE": self.ordered_queue_type, **extra})
         return env
 
     def broker_url_from(self, node: int) -> str:
@@ -67,7 +72,8 @@ def prepare(cluster: bool = False) -> World:
     world = World(server_url=_with_database(source, "postgres"), database_url=_with_database(source, DATABASE),
                   broker_url=broker_url, run_dir=Path(tempfile.mkdtemp(prefix="chaos-")), cluster=cluster)
     _recreate_database(world.server_url)
-    os.environ.update(DJANGO_SETTINGS_MODULE=SETTINGS, DATABASE_URL=world.database_url, BROKER_URL=world.broker_url)
+    os.environ.update(DJANGO_SETTINGS_MODULE=SETTINGS, DATABASE_URL=world.database_url, BROKER_URL=world.broker_url,
+                      CHAOS_ORDERED_QUEUE_TYPE=world.ordered_queue_type)
     subprocess.run([sys.executable, "-m", "django", "migrate", "--verbosity", "0"], cwd=REPO, check=True,
                    env=world.child_env())
     import django

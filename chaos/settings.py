@@ -26,6 +26,8 @@ OUTBOX_BROKER_URL = env("BROKER_URL")
 OUTBOX_EXCHANGE = "chaos-events"
 OUTBOX_SOURCE = "/chaos"
 INBOX_QUEUE = "chaos-inbox"
+# On the cluster the ordered queue must be a quorum queue to survive a node's loss (chaos/env.py sets it).
+INBOX_ORDERED_QUEUE_TYPE = env("CHAOS_ORDERED_QUEUE_TYPE", default="classic")
 # A relay killed mid-batch holds its lease for the default OUTBOX_LEASE_SECONDS (3.5 s, renewed while a
 # live relay waits for confirms), well within the drain bound. Confirms time out sooner than by default.
 OUTBOX_CONFIRM_TIMEOUT = 5.0

@@ -34,10 +34,11 @@ def check_values(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list
     errors = range_errors(inbox_settings, "inbox.E001", non_negative_ints=NON_NEGATIVE_INTS,
                           positive_ints=POSITIVE_INTS, positive_floats=POSITIVE_FLOATS)
     wrong_type = mistyped(inbox_settings)  # reported once, by check_setting_types
-    if "QUEUE_TYPE" not in wrong_type and inbox_settings.QUEUE_TYPE not in QUEUE_TYPES:
-        errors.append(Error(f"INBOX_QUEUE_TYPE {inbox_settings.QUEUE_TYPE!r} is not a queue type the inbox declares.",
-                            hint="'quorum' (the default) or 'classic' (to keep existing classic queues).",
-                            id="inbox.E008"))
+    for name in ("QUEUE_TYPE", "ORDERED_QUEUE_TYPE"):
+        value = getattr(inbox_settings, name)
+        if name not in wrong_type and value not in QUEUE_TYPES:
+            errors.append(Error(f"INBOX_{name} {value!r} is not a queue type the inbox declares.",
+                                hint="'quorum' or 'classic'.", id="inbox.E008"))
     if "BACKOFF" not in wrong_type and inbox_settings.BACKOFF not in retry.names():
         errors.append(Error(f"INBOX_BACKOFF {inbox_settings.BACKOFF!r} is not a back-off strategy.",
                             hint="One of: " + ", ".join(retry.names()), id="inbox.E002"))

@@ -44,15 +44,17 @@ def subscriptions_for(handlers: Registry, queue_name: str) -> list[Subscription]
     """The queues this service consumes, each with its bindings: ``queue_name`` for ordinary handlers and
     ``<queue_name>.ordered`` (one consumer at a time) for ordered ones; a queue without handlers is left out.
 
-    Both are of type INBOX_QUEUE_TYPE: quorum queues (durable, never exclusive or auto-deleted) by default,
-    whose single-active-consumer mode keeps the ordered queue's one-consumer-at-a-time order (RabbitMQ 3.10+);
-    "classic" declares them as before, with no ``x-queue-type``, so existing classic queues still match.
+    The first is of type INBOX_QUEUE_TYPE (quorum by default: replicated), the ordered one of type
+    INBOX_ORDERED_QUEUE_TYPE (classic by default: a quorum queue on RabbitMQ 3.10 puts the messages of a dead
+    consumer back behind later ones, out of key order). "classic" declares a queue as before, with no
+    ``x-queue-type``, so existing classic queues still match.
     """
     result = []
-    for ordered, name in ((False, queue_name), (True, f"{queue_name}.ordered")):
+    for ordered, name, queue_type in ((False, queue_name, inbox_settings.QUEUE_TYPE),
+                                      (True, f"{queue_name}.ordered", inbox_settings.ORDERED_QUEUE_TYPE)):
         patterns = handlers.patterns(ordered=ordered)
         if patterns:
-            result.append(Subscription(name, tuple(patterns), ordered, inbox_settings.QUEUE_TYPE))
+            result.append(Subscription(name, tuple(patterns), ordered, queue_type))
     return result
 
 

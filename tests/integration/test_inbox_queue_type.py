@@ -38,14 +38,17 @@ def declare_classic(name: str) -> None:
         Queue(name, durable=True, auto_delete=False)(connection.default_channel).declare()
 
 
-def test_subscriptions__default__quorum_queues_and_the_ordered_one_single_active_consumer(handlers):
+def test_subscriptions__default__quorum_queue_and_a_classic_single_active_consumer_ordered_one(handlers):
     handlers("orders.placed")(lambda message: None)
     handlers("orders.paid", ordered=True)(lambda message: None)
 
     queues = {q.name: q.queue_arguments for _, q in kombu_queues(subscriptions_for(registry, "svc"), "events")}
 
     assert queues == {"svc": {"x-queue-type": "quorum"},
-                      "svc.ordered": {"x-queue-type": "quorum", "x-single-active-consumer": True}}
+                      "svc.ordered": {"x-single-active-consumer": True}}
+    with override_settings(INBOX_ORDERED_QUEUE_TYPE="quorum"):
+        queues = {q.name: q.queue_arguments for _, q in kombu_queues(subscriptions_for(registry, "svc"), "events")}
+    assert queues["svc.ordered"] == {"x-queue-type": "quorum", "x-single-active-consumer": True}
 
 
 def test_subscriptions__classic_opt_out__declared_as_before(handlers):
@@ -68,7 +71,7 @@ def test_consumer__default_queue_type__declares_quorum_queues_and_applies_messag
 
     assert sorted(p["n"] for p in seen) == [1, 2]
     ordered = declared_type(f"{inbox_queue}.ordered", **{"x-single-active-consumer": True})
-    assert (declared_type(inbox_queue), ordered) == ("quorum", "quorum")
+    assert (declared_type(inbox_queue), ordered) == ("quorum", "classic")  # INBOX_ORDERED_QUEUE_TYPE
 
 
 def test_consumer__existing_classic_queue__consumed_as_it_is_and_the_migration_logged(inbox_queue, handlers, caplog):
