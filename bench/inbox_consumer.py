@@ -89,6 +89,7 @@ class CountingConsumer(InboxConsumer):
         self.expected = expected
         self.timeout = timeout
         self.sessions = 0
+        self.delivered = 0
 
     def run(self, *, once: bool = False, idle_timeout: float = 1.0) -> ConsumeStats:
         watchdog = threading.Timer(self.timeout, self.stop.set)
@@ -103,9 +104,10 @@ class CountingConsumer(InboxConsumer):
         self.sessions += 1
         super()._session(once, idle_timeout)
 
-    def _on_message(self, message: Any, ordered: bool) -> None:
-        super()._on_message(message, ordered)  # processed, committed and acked
-        if self._received >= self.expected:
+    def _on_delivery(self, received: Any) -> None:
+        super()._on_delivery(received)  # processed, committed and acked
+        self.delivered += 1
+        if self.delivered >= self.expected:
             self.stop.set()
 
 
