@@ -40,7 +40,7 @@ def enabled() -> bool:
 def publishing(rows: Sequence[Any]) -> Iterator[None]:
     """A ``publish`` span around writing ``rows`` (outbox messages), whose context each row carries as its
     ``traceparent`` (replacing one only inherited from the message being handled, not one the caller set)."""
-    if _trace is None:
+    if not _recording():
         yield
         return
     topics = {row.topic for row in rows}
@@ -60,7 +60,7 @@ def publishing(rows: Sequence[Any]) -> Iterator[None]:
 
 def start_batch(exchange: str, envelopes: Sequence[Envelope]) -> Any:
     """Start the ``send`` span of a relay batch (ended by :func:`end_batch`); None without OpenTelemetry."""
-    if _trace is None:
+    if not _recording():
         return None
     links = [_trace.Link(span_context) for envelope in envelopes
              if (span_context := _span_context(envelope.headers.get(TRACEPARENT_HEADER))) is not None]
@@ -82,7 +82,7 @@ def end_batch(span: Any, report: PublishReport) -> None:
 @contextlib.contextmanager
 def processing(handler: str, message: Any) -> Iterator[None]:
     """A ``process`` span around one handler call, a child of the message's ``traceparent``."""
-    if _trace is None:
+    if not _recording():
         yield
         return
     parent = TraceContextTextMapPropagator().extract({TRACEPARENT_HEADER: message.traceparent or ""})
@@ -91,6 +91,12 @@ def processing(handler: str, message: Any) -> Iterator[None]:
     with _tracer().start_as_current_span(f"process {message.topic}", context=parent,
                                          kind=_trace.SpanKind.CONSUMER, attributes=attributes):
         yield
+
+
+def _recording() -> bool:
+    """Whether spans can record: the API is installed and an SDK tracer answers. With the API alone the tracer
+    is a proxy or no-op one whose spans record nothing: skip building them (publish is a hot path)."""
+    return _trace is not None and not isinstance(_tracer(), (_trace.ProxyTracer, _trace.NoOpTracer))
 
 
 def _tracer() -> Any:
